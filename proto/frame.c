@@ -1,0 +1,2 @@
+/* placeholder: implemented by the frame module work */
+#include "proto/frame.h"

@@ -1,0 +1,2 @@
+/* placeholder: implemented by the journal module work */
+#include "proto/journal.h"

@@ -1,0 +1,2 @@
+/* placeholder: implemented by the jrpc module work */
+#include "proto/jrpc.h"

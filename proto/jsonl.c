@@ -1,0 +1,2 @@
+/* placeholder: implemented by the jsonl module work */
+#include "proto/jsonl.h"
