@@ -24,7 +24,7 @@ struct journal_limits {
 };
 
 /* Returns a journal whose first message will get first_seq (>= 1), or NULL on
- * allocation failure. The limits are copied (spill_dir too). */
+ * allocation failure (or first_seq 0). The limits are copied (spill_dir too). */
 struct journal *journal_new(const struct journal_limits *lim, uint64_t first_seq)
     PROTO_WUR PROTO_NONNULL(1);
 /* Frees j and removes its spill file; NULL allowed. */
@@ -43,8 +43,9 @@ int journal_ack(struct journal *j, uint64_t next) PROTO_WUR PROTO_NONNULL(1);
  * Reads message seq: stores a pointer to its bytes in *msg (valid until the next
  * call on j) and its length in *len. Returns 0; PROTO_ERR_RESUME if seq was
  * acknowledged and discarded or is not yet appended (>= journal_next_seq());
- * PROTO_ERR_IO if the spill file cannot be read. Reading in increasing seq order
- * is cheap whatever the storage.
+ * PROTO_ERR_IO if the spill file cannot be read; PROTO_ERR_NOMEM if no room can be
+ * allocated to read a spilled message into. Reading in increasing seq order is
+ * cheap whatever the storage.
  */
 int journal_get(struct journal *j, uint64_t seq, const uint8_t **msg, size_t *len)
     PROTO_WUR PROTO_NONNULL(1, 3, 4);
