@@ -33,4 +33,7 @@ const char *proto_strerror(int err);
 #define PROTO_PRINTF(f, a)
 #endif
 
+/* Drops a result on purpose (a cast to void does not silence warn_unused_result). */
+#define PROTO_IGNORE(x) do { if ((x) != 0) { /* best effort */ } } while (0)
+
 #endif

@@ -1,0 +1,42 @@
+/*
+ * backend.h - starting and stopping a session's backend process (by default
+ * `codex app-server`), with the user's login environment.
+ *
+ * The login shell is only asked for its environment (between random markers, so
+ * whatever rc files print is ignored and logged); the backend itself then runs
+ * under /bin/sh -c "exec COMMAND" with that environment, its stdout a clean pipe.
+ */
+#ifndef CXS_SUBSYSTEM_BACKEND_H
+#define CXS_SUBSYSTEM_BACKEND_H
+
+#include <sys/types.h>
+#include "subsystem/config.h"
+
+struct backend {
+	pid_t pid;            /* process group leader; 0 once reaped */
+	int in;               /* its stdin (we write), -1 when closed */
+	int out;              /* its stdout (we read) */
+	int err;              /* its stderr (we read) */
+	char how[512];        /* what was run, for messages */
+};
+
+/* The absolute path of this executable, resolved once (for re-exec). */
+const char *backend_self_exe(void);
+
+/*
+ * Starts backend command for name. Pipes are non-blocking and close-on-exec.
+ * Returns 0, or -1 with a message in err (nothing left running).
+ */
+int backend_start(struct backend *b, const struct sconf *c,
+    const struct sconf_backend *be, char *err, size_t errlen);
+
+/* Sends sig to the backend's process group (no-op once reaped). */
+void backend_signal(const struct backend *b, int sig);
+
+/* Writes a readable description of a wait status ("status 3", "signal 9 (Killed)"). */
+void backend_describe_status(int status, char *out, size_t outlen);
+
+/* `codex-subsystem __env MARKER`: prints the environment between markers. */
+int backend_env_dump(const char *marker);
+
+#endif

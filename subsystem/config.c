@@ -1,0 +1,344 @@
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "proto/frame.h"
+#include "subsystem/config.h"
+#include "subsystem/log.h"
+
+void
+sconf_init(struct sconf *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->backends[0].name, sizeof(c->backends[0].name), "app-server");
+	c->backends[0].command = strdup("codex app-server");
+	snprintf(c->backends[1].name, sizeof(c->backends[1].name), "exec-server");
+	c->backends[1].command = strdup("codex exec-server --listen stdio");
+	c->nbackends = 2;
+	snprintf(c->default_backend, sizeof(c->default_backend), "app-server");
+	c->login_shell = 1;
+	c->daemon = 1;
+	c->journal_memory = 8u << 20;
+	c->journal_disk = 1ull << 30;
+	c->detach_timeout = 30 * 60;
+	c->idle_timeout = 10 * 60;
+	c->max_message = FRAME_DEFAULT_MAX_MESSAGE;
+	c->log_level = LOGL_INFO;
+	c->log_max = 1u << 20;
+}
+
+void
+sconf_free(struct sconf *c)
+{
+	int i;
+
+	for (i = 0; i < c->nbackends; i++)
+		free(c->backends[i].command);
+	for (i = 0; i < c->nsetenv; i++)
+		free(c->setenv[i]);
+	free(c->runtime_dir);
+	free(c->journal_dir);
+	free(c->log_file);
+	memset(c, 0, sizeof(*c));
+}
+
+long long
+sconf_parse_duration(const char *s)
+{
+	char *end;
+	long long v, mul = 1;
+
+	if (s == NULL || !isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	if (*end != '\0') {
+		switch (tolower((unsigned char)*end)) {
+		case 's': mul = 1; break;
+		case 'm': mul = 60; break;
+		case 'h': mul = 3600; break;
+		case 'd': mul = 86400; break;
+		default: return -1;
+		}
+		if (end[1] != '\0')
+			return -1;
+	}
+	if (v > LLONG_MAX / mul || v * mul > UINT_MAX)
+		return -1;
+	return v * mul;
+}
+
+long long
+sconf_parse_size(const char *s)
+{
+	char *end;
+	long long v, mul = 1;
+
+	if (s == NULL || !isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	if (*end != '\0') {
+		switch (toupper((unsigned char)*end)) {
+		case 'K': mul = 1ll << 10; break;
+		case 'M': mul = 1ll << 20; break;
+		case 'G': mul = 1ll << 30; break;
+		case 'T': mul = 1ll << 40; break;
+		default: return -1;
+		}
+		if (end[1] != '\0' && !(toupper((unsigned char)end[1]) == 'B' &&
+		    end[2] == '\0') && !(toupper((unsigned char)end[1]) == 'I' &&
+		    toupper((unsigned char)end[2]) == 'B' && end[3] == '\0'))
+			return -1;
+	}
+	if (v > LLONG_MAX / mul)
+		return -1;
+	return v * mul;
+}
+
+static int
+parse_bool(const char *s)
+{
+	if (strcasecmp(s, "yes") == 0 || strcasecmp(s, "true") == 0 ||
+	    strcmp(s, "1") == 0)
+		return 1;
+	if (strcasecmp(s, "no") == 0 || strcasecmp(s, "false") == 0 ||
+	    strcmp(s, "0") == 0)
+		return 0;
+	return -1;
+}
+
+static int
+set_str(char **dst, const char *v)
+{
+	char *n = strdup(v);
+
+	if (n == NULL)
+		return -1;
+	free(*dst);
+	*dst = n;
+	return 0;
+}
+
+/* Strips one pair of surrounding double quotes in place. */
+static char *
+unquote(char *v)
+{
+	size_t n = strlen(v);
+
+	if (n >= 2 && v[0] == '"' && v[n - 1] == '"') {
+		v[n - 1] = '\0';
+		return v + 1;
+	}
+	return v;
+}
+
+static int
+valid_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= 64)
+		return 0;
+	for (; *s != '\0'; s++)
+		if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_' && *s != '.')
+			return 0;
+	return 1;
+}
+
+/* Applies one "keyword value" pair; returns NULL or a static complaint. */
+static const char *
+apply(struct sconf *c, const char *kw, char *val)
+{
+	long long n;
+	int b, i;
+
+	if (strcasecmp(kw, "Backend") == 0) {
+		char *sp = val + strcspn(val, " \t");
+		char *cmd;
+
+		if (*sp == '\0')
+			return "Backend needs a name and a command";
+		*sp++ = '\0';
+		cmd = unquote(sp + strspn(sp, " \t"));
+		if (!valid_name(val))
+			return "bad backend name (letters, digits, '-', '_', '.')";
+		if (*cmd == '\0')
+			return "Backend needs a command";
+		for (i = 0; i < c->nbackends; i++)
+			if (strcmp(c->backends[i].name, val) == 0)
+				break;
+		if (i == c->nbackends) {
+			if (c->nbackends == SCONF_MAX_BACKENDS)
+				return "too many backends";
+			snprintf(c->backends[i].name, sizeof(c->backends[i].name),
+			    "%s", val);
+			c->nbackends++;
+		}
+		return set_str(&c->backends[i].command, cmd) ? "out of memory" : NULL;
+	}
+	val = unquote(val);
+	if (strcasecmp(kw, "DefaultBackend") == 0) {
+		if (!valid_name(val))
+			return "bad backend name";
+		snprintf(c->default_backend, sizeof(c->default_backend), "%s", val);
+	} else if (strcasecmp(kw, "SetEnv") == 0) {
+		char *eq = strchr(val, '=');
+
+		if (eq == NULL || eq == val)
+			return "SetEnv needs KEY=VALUE";
+		if (c->nsetenv == SCONF_MAX_SETENV)
+			return "too many SetEnv lines";
+		if ((c->setenv[c->nsetenv] = strdup(val)) == NULL)
+			return "out of memory";
+		c->nsetenv++;
+	} else if (strcasecmp(kw, "LoginShell") == 0) {
+		if ((b = parse_bool(val)) < 0)
+			return "expected yes or no";
+		c->login_shell = b;
+	} else if (strcasecmp(kw, "Daemon") == 0) {
+		if ((b = parse_bool(val)) < 0)
+			return "expected yes or no";
+		c->daemon = b;
+	} else if (strcasecmp(kw, "JournalMemory") == 0) {
+		if ((n = sconf_parse_size(val)) < 4096 || (unsigned long long)n > SIZE_MAX / 2)
+			return "expected a size of at least 4K (e.g. 8M)";
+		c->journal_memory = (size_t)n;
+	} else if (strcasecmp(kw, "JournalDisk") == 0) {
+		if ((n = sconf_parse_size(val)) < 0)
+			return "expected a size (e.g. 1G, or 0 for none)";
+		c->journal_disk = (uint64_t)n;
+	} else if (strcasecmp(kw, "MaxMessage") == 0) {
+		if ((n = sconf_parse_size(val)) < 65536 || n > (1ll << 31))
+			return "expected a size between 64K and 2G";
+		c->max_message = (size_t)n;
+	} else if (strcasecmp(kw, "DetachTimeout") == 0) {
+		if ((n = sconf_parse_duration(val)) < 0)
+			return "expected a duration (e.g. 30m)";
+		c->detach_timeout = (unsigned)n;
+	} else if (strcasecmp(kw, "IdleTimeout") == 0) {
+		if ((n = sconf_parse_duration(val)) < 0)
+			return "expected a duration (e.g. 10m)";
+		c->idle_timeout = (unsigned)n;
+	} else if (strcasecmp(kw, "RuntimeDir") == 0) {
+		if (val[0] != '/')
+			return "expected an absolute path";
+		return set_str(&c->runtime_dir, val) ? "out of memory" : NULL;
+	} else if (strcasecmp(kw, "JournalDir") == 0) {
+		if (val[0] != '/')
+			return "expected an absolute path";
+		return set_str(&c->journal_dir, val) ? "out of memory" : NULL;
+	} else if (strcasecmp(kw, "LogFile") == 0) {
+		if (val[0] != '/' && strcmp(val, "none") != 0)
+			return "expected an absolute path or none";
+		return set_str(&c->log_file, val) ? "out of memory" : NULL;
+	} else if (strcasecmp(kw, "LogLevel") == 0) {
+		if ((b = log_level_parse(val)) < 0)
+			return "expected ERROR, INFO, VERBOSE or DEBUG";
+		c->log_level = b;
+	} else if (strcasecmp(kw, "LogMax") == 0) {
+		if ((n = sconf_parse_size(val)) < 4096)
+			return "expected a size of at least 4K";
+		c->log_max = (uint64_t)n;
+	} else
+		return "unknown keyword";
+	return NULL;
+}
+
+int
+sconf_load_file(struct sconf *c, const char *path, int required,
+    char *err, size_t errlen)
+{
+	FILE *f;
+	char line[8192], *p, *kw, *val, *end;
+	const char *why;
+	int lineno = 0, r = -1;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		if (!required && errno == ENOENT)
+			return 0;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		lineno++;
+		if (strchr(line, '\n') == NULL && !feof(f)) {
+			snprintf(err, errlen, "%s line %d: line too long", path, lineno);
+			goto out;
+		}
+		p = line + strspn(line, " \t");
+		end = p + strlen(p);
+		while (end > p && isspace((unsigned char)end[-1]))
+			*--end = '\0';
+		if (*p == '\0' || *p == '#')
+			continue;
+		kw = p;
+		p += strcspn(p, " \t=");
+		if (*p == '\0') {
+			snprintf(err, errlen, "%s line %d: %s has no value", path,
+			    lineno, kw);
+			goto out;
+		}
+		*p++ = '\0';
+		val = p + strspn(p, " \t=");
+		if (*val == '\0') {
+			snprintf(err, errlen, "%s line %d: %s has no value", path,
+			    lineno, kw);
+			goto out;
+		}
+		if ((why = apply(c, kw, val)) != NULL) {
+			snprintf(err, errlen, "%s line %d: %s: %s", path, lineno, kw, why);
+			goto out;
+		}
+	}
+	if (ferror(f)) {
+		snprintf(err, errlen, "%s: read error", path);
+		goto out;
+	}
+	r = 0;
+out:
+	fclose(f);
+	return r;
+}
+
+int
+sconf_load(struct sconf *c, const char *path, char *err, size_t errlen)
+{
+	const char *env = getenv("CODEX_SSH_SUBSYSTEM_CONFIG");
+	const char *home = getenv("HOME");
+	char user[4096];
+
+	if (path != NULL)
+		return sconf_load_file(c, path, 1, err, errlen);
+	if (env != NULL && *env != '\0')
+		return sconf_load_file(c, env, 1, err, errlen);
+	if (sconf_load_file(c, "/etc/codex-ssh/subsystem.conf", 0, err, errlen) != 0)
+		return -1;
+	if (home != NULL && *home == '/') {
+		snprintf(user, sizeof(user), "%s/.codex/ssh/subsystem.conf", home);
+		if (sconf_load_file(c, user, 0, err, errlen) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+const struct sconf_backend *
+sconf_backend(const struct sconf *c, const char *name)
+{
+	int i;
+
+	if (name == NULL || *name == '\0')
+		name = c->default_backend;
+	for (i = 0; i < c->nbackends; i++)
+		if (strcmp(c->backends[i].name, name) == 0)
+			return &c->backends[i];
+	return NULL;
+}

@@ -1,0 +1,260 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "subsystem/ctl.h"
+
+void
+ctl_rundir(const struct sconf *c, char *out, size_t outlen)
+{
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	struct stat st;
+
+	if (c->runtime_dir != NULL) {
+		snprintf(out, outlen, "%s", c->runtime_dir);
+		return;
+	}
+	if (xdg != NULL && xdg[0] == '/' && stat(xdg, &st) == 0 &&
+	    S_ISDIR(st.st_mode) && st.st_uid == getuid()) {
+		snprintf(out, outlen, "%s/codex-ssh", xdg);
+		return;
+	}
+	snprintf(out, outlen, "/tmp/codex-ssh-%lu", (unsigned long)getuid());
+}
+
+int
+ctl_rundir_prepare(const char *dir, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (lstat(dir, &st) != 0) {
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "%s is not a directory (refusing to use it)", dir);
+		return -1;
+	}
+	if (st.st_uid != getuid()) {
+		snprintf(err, errlen, "%s is owned by uid %lu, not by us (uid %lu): "
+		    "refusing to use it", dir, (unsigned long)st.st_uid,
+		    (unsigned long)getuid());
+		return -1;
+	}
+	if ((st.st_mode & 077) != 0) {
+		snprintf(err, errlen, "%s has mode %03o; it must be 0700: refusing to "
+		    "use it", dir, (unsigned)(st.st_mode & 0777));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+sock_path(const char *dir, const char *name, struct sockaddr_un *sun)
+{
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	if ((size_t)snprintf(sun->sun_path, sizeof(sun->sun_path), "%s/%s", dir,
+	    name) >= sizeof(sun->sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+int
+ctl_serve(const char *dir, int *lockfd, char *err, size_t errlen)
+{
+	struct sockaddr_un sun;
+	char lockpath[4200];
+	int lfd, fd = -1;
+	mode_t old;
+
+	snprintf(lockpath, sizeof(lockpath), "%s/host.lock", dir);
+	lfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (lfd < 0) {
+		snprintf(err, errlen, "%s: %s", lockpath, strerror(errno));
+		return -1;
+	}
+	if (flock(lfd, LOCK_EX | LOCK_NB) != 0) {
+		int e = errno;
+
+		snprintf(err, errlen, "another session host holds %s", lockpath);
+		close(lfd);
+		errno = e;
+		return -1;
+	}
+	if (sock_path(dir, "host.sock", &sun) != 0) {
+		snprintf(err, errlen, "%s/host.sock: path too long", dir);
+		goto fail;
+	}
+	/* We hold the lock, so any socket left here belongs to a dead host. */
+	(void)unlink(sun.sun_path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		goto fail;
+	}
+	old = umask(0177);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+		umask(old);
+		snprintf(err, errlen, "bind %s: %s", sun.sun_path, strerror(errno));
+		goto fail;
+	}
+	umask(old);
+	if (listen(fd, 64) != 0) {
+		snprintf(err, errlen, "listen %s: %s", sun.sun_path, strerror(errno));
+		goto fail;
+	}
+	*lockfd = lfd;
+	return fd;
+fail:
+	if (fd >= 0)
+		close(fd);
+	close(lfd);
+	return -1;
+}
+
+int
+ctl_peer_ok(int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+		return 0;
+	return cred.uid == getuid();
+}
+
+int
+ctl_connect(const char *dir)
+{
+	struct sockaddr_un sun;
+	int fd;
+
+	if (sock_path(dir, "host.sock", &sun) != 0)
+		return -1;
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	if (!ctl_peer_ok(fd)) {
+		close(fd);
+		errno = EPERM;
+		return -1;
+	}
+	return fd;
+}
+
+int
+ctl_send(int fd, uint32_t type, const void *payload, size_t len,
+    const int *fds, int nfds)
+{
+	struct msghdr mh;
+	struct iovec iov[2];
+	union {
+		char buf[CMSG_SPACE(2 * sizeof(int))];
+		struct cmsghdr align;
+	} cm;
+	struct cmsghdr *c;
+	ssize_t n;
+
+	memset(&mh, 0, sizeof(mh));
+	iov[0].iov_base = &type;
+	iov[0].iov_len = sizeof(type);
+	iov[1].iov_base = (void *)(uintptr_t)payload;
+	iov[1].iov_len = len;
+	mh.msg_iov = iov;
+	mh.msg_iovlen = len > 0 ? 2 : 1;
+	if (nfds > 0) {
+		memset(&cm, 0, sizeof(cm));
+		mh.msg_control = cm.buf;
+		mh.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, (size_t)nfds * sizeof(int));
+	}
+	do {
+		n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+	} while (n < 0 && errno == EINTR);
+	return n < 0 ? -1 : 0;
+}
+
+int
+ctl_recv(int fd, uint32_t *type, void *buf, size_t cap, size_t *len,
+    int *fds, int *nfds)
+{
+	struct msghdr mh;
+	struct iovec iov[2];
+	union {
+		char buf[CMSG_SPACE(4 * sizeof(int))];
+		struct cmsghdr align;
+	} cm;
+	struct cmsghdr *c;
+	ssize_t n;
+	int got = 0, i;
+
+	fds[0] = fds[1] = -1;
+	*nfds = 0;
+	memset(&mh, 0, sizeof(mh));
+	iov[0].iov_base = type;
+	iov[0].iov_len = sizeof(*type);
+	iov[1].iov_base = buf;
+	iov[1].iov_len = cap;
+	mh.msg_iov = iov;
+	mh.msg_iovlen = 2;
+	mh.msg_control = cm.buf;
+	mh.msg_controllen = sizeof(cm.buf);
+	do {
+		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -1;
+	if (n == 0)
+		return 0;
+	for (c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		int tmp[4];
+
+		if (k > 4)
+			k = 4;
+		memcpy(tmp, CMSG_DATA(c), (size_t)k * sizeof(int));
+		for (i = 0; i < k; i++) {
+			if (got < 2)
+				fds[got++] = tmp[i];
+			else
+				close(tmp[i]);
+		}
+	}
+	*nfds = got;
+	if ((size_t)n < sizeof(*type) || (mh.msg_flags & MSG_TRUNC)) {
+		for (i = 0; i < got; i++)
+			close(fds[i]);
+		*nfds = 0;
+		errno = EPROTO;
+		return -1;
+	}
+	*len = (size_t)n - sizeof(*type);
+	return 1;
+}

@@ -1,0 +1,1448 @@
+/*
+ * host.c - sessions, channels and the loop that moves bytes between them.
+ *
+ * Server->client: backend stdout -> JSONL reader -> journal (seq assigned) ->
+ * encoded into the channel's output buffer while it has room -> channel. The
+ * journal is the only queue, so a slow or absent client becomes journal growth,
+ * then spill to disk, then a backend blocked on its stdout: never a drop.
+ * Client->server: channel -> frame decoder or JSONL reader -> duplicate check ->
+ * the subsystem's own methods or the backend's stdin buffer.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cxs_config.h"
+
+#include <cJSON.h>
+#include <sodium.h>
+
+#include "proto/buf.h"
+#include "proto/frame.h"
+#include "proto/journal.h"
+#include "proto/jrpc.h"
+#include "proto/jsonl.h"
+#include "subsystem/backend.h"
+#include "subsystem/ctl.h"
+#include "subsystem/host.h"
+#include "subsystem/log.h"
+
+#define READ_CHUNK (64 * 1024)
+#define OUT_HIGH (512 * 1024)          /* stop encoding into a channel's buffer */
+#define TO_BACKEND_LOW (1024 * 1024)   /* stop reading the channel above this */
+#define STOP_GRACE_MS 3000             /* EOF -> SIGTERM -> SIGKILL steps */
+#define ERRTAIL 1024
+
+enum chan_state { CH_HELLO, CH_OPEN, CH_CLOSING };
+
+struct session;
+
+struct chan {
+	struct chan *next;
+	int in, out, ctl;
+	int framed;
+	enum chan_state state;
+	char backend[64];
+	struct jsonl_reader *lines;   /* plain mode input */
+	struct frame_dec *dec;        /* framed mode input */
+	struct frame_enc *enc;
+	struct buf *obuf;             /* bytes waiting for the channel */
+	struct session *s;
+	int in_eof;
+	int dead;
+	uint64_t ack_sent;
+	int exit_code;
+	char reason[512];
+};
+
+struct session {
+	struct session *next;
+	unsigned id;
+	uint8_t token[FRAME_TOKEN_LEN];
+	int resumable;
+	char backend_name[64];
+	struct backend be;
+	int be_exited, be_status, be_eof, be_output;
+	struct buf *to_be;
+	struct jsonl_reader *from_be;
+	struct journal *j;
+	char errtail[ERRTAIL];
+	size_t errtail_len;
+	uint64_t in_next;      /* next expected client seq */
+	uint64_t send_next;    /* next journal seq to put on the channel */
+	struct chan *ch;
+	time_t started;
+	int64_t detached_ms;   /* when the last channel went away; 0 attached */
+	int stop_stage;        /* 0 running, 1 stdin closed, 2 TERM sent, 3 KILL sent */
+	int64_t stop_at_ms;
+	int closed_by_client;
+	int finished;          /* CLOSE sent or due; remove when flushed */
+	uint64_t bytes_in, bytes_out;
+};
+
+struct ctlconn {
+	struct ctlconn *next;
+	int fd;
+	int has_chan;
+};
+
+struct host {
+	const struct sconf *c;
+	int daemon;
+	int lfd;
+	struct chan *chans;
+	struct session *sessions;
+	struct ctlconn *ctls;
+	unsigned next_id;
+	time_t started;
+	int64_t idle_since_ms;
+	int exit_code;
+	char reason[512];
+	int stopping;
+	char journal_dir[4096];
+};
+
+static int sigchld_pipe[2] = { -1, -1 };
+static volatile sig_atomic_t got_term;
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+on_sigchld(int sig)
+{
+	int e = errno;
+	char c = 0;
+
+	(void)sig;
+	if (write(sigchld_pipe[1], &c, 1) < 0) {
+		/* the pipe is full: a wake-up is already pending */
+	}
+	errno = e;
+}
+
+static void
+on_term(int sig)
+{
+	(void)sig;
+	got_term = 1;
+}
+
+static void
+close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* ---- sessions ------------------------------------------------------------ */
+
+static void chan_close(struct host *h, struct chan *ch, int code, const char *why);
+
+static struct session *
+sess_new(struct host *h, const char *backend, int resumable, char *err, size_t errlen)
+{
+	const struct sconf_backend *be = sconf_backend(h->c, backend);
+	struct journal_limits lim;
+	struct session *s;
+	int i;
+
+	if (be == NULL) {
+		int n = snprintf(err, errlen, "unknown backend \"%s\" (configured:",
+		    backend && *backend ? backend : h->c->default_backend);
+
+		for (i = 0; i < h->c->nbackends && n > 0 && (size_t)n < errlen; i++)
+			n += snprintf(err + n, errlen - (size_t)n, " %s",
+			    h->c->backends[i].name);
+		if (n > 0 && (size_t)n < errlen)
+			snprintf(err + n, errlen - (size_t)n, ")");
+		return NULL;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	s->be.pid = 0;
+	s->be.in = s->be.out = s->be.err = -1;
+	lim.mem_max = h->c->journal_memory;
+	lim.disk_max = h->c->journal_disk;
+	lim.spill_dir = h->journal_dir[0] ? h->journal_dir : NULL;
+	s->j = journal_new(&lim, 1);
+	s->from_be = jsonl_new(h->c->max_message);
+	s->to_be = buf_new(TO_BACKEND_LOW + h->c->max_message + READ_CHUNK + 16);
+	if (s->j == NULL || s->from_be == NULL || s->to_be == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (backend_start(&s->be, h->c, be, err, errlen) != 0)
+		goto fail;
+	snprintf(s->backend_name, sizeof(s->backend_name), "%s", be->name);
+	randombytes_buf(s->token, sizeof(s->token));
+	s->resumable = resumable;
+	s->id = ++h->next_id;
+	s->in_next = 1;
+	s->send_next = 1;
+	s->started = time(NULL);
+	s->next = h->sessions;
+	h->sessions = s;
+	return s;
+fail:
+	journal_free(s->j);
+	jsonl_free(s->from_be);
+	buf_free(s->to_be);
+	free(s);
+	return NULL;
+}
+
+static void
+sess_free(struct session *s)
+{
+	close_fd(&s->be.in);
+	close_fd(&s->be.out);
+	close_fd(&s->be.err);
+	journal_free(s->j);
+	jsonl_free(s->from_be);
+	buf_free(s->to_be);
+	sodium_memzero(s->token, sizeof(s->token));
+	free(s);
+}
+
+/* Begins stopping the backend: EOF first, then signals on a timer. */
+static void
+sess_stop(struct session *s)
+{
+	if (s->stop_stage > 0)
+		return;
+	close_fd(&s->be.in);
+	s->stop_stage = 1;
+	s->stop_at_ms = now_ms() + STOP_GRACE_MS;
+}
+
+static void
+sess_errtail(struct session *s, const char *p, size_t n)
+{
+	if (n >= ERRTAIL) {
+		p += n - (ERRTAIL - 1);
+		n = ERRTAIL - 1;
+	}
+	if (s->errtail_len + n >= ERRTAIL) {
+		size_t drop = s->errtail_len + n - (ERRTAIL - 1);
+
+		memmove(s->errtail, s->errtail + drop, s->errtail_len - drop);
+		s->errtail_len -= drop;
+	}
+	memcpy(s->errtail + s->errtail_len, p, n);
+	s->errtail_len += n;
+	s->errtail[s->errtail_len] = '\0';
+}
+
+/* The reason a finished backend gives the client, and the CLOSE code. */
+static unsigned
+sess_exit_reason(const struct session *s, char *out, size_t outlen)
+{
+	char st[128], tail[ERRTAIL], *p;
+	size_t n;
+
+	backend_describe_status(s->be_status, st, sizeof(st));
+	/* The last non-empty lines of stderr say why, usually. */
+	memcpy(tail, s->errtail, s->errtail_len + 1);
+	n = strlen(tail);
+	while (n > 0 && (tail[n - 1] == '\n' || tail[n - 1] == '\r'))
+		tail[--n] = '\0';
+	for (p = tail; *p != '\0'; p++)
+		if (*p == '\n' || *p == '\r' || *p == '\t')
+			*p = ' ';
+	p = n > 300 ? tail + n - 300 : tail;
+	if (!s->be_output) {
+		snprintf(out, outlen, "backend %s failed: %s exited with %s%s%s",
+		    s->backend_name, s->be.how, st, *p ? ": " : "", p);
+		return FRAME_CODE_BACKEND_FAILED;
+	}
+	snprintf(out, outlen, "backend %s exited with %s%s%s", s->backend_name, st,
+	    *p ? ": " : "", p);
+	return FRAME_CODE_BACKEND_EXITED;
+}
+
+static int
+sess_reply(struct session *s, char *text, size_t len)
+{
+	int r;
+
+	if (text == NULL)
+		return -1;
+	r = journal_append(s->j, text, len);
+	free(text);
+	return r;
+}
+
+static char *status_json(struct host *h);
+
+/* A message from the client: our own methods, a parse error, or the backend's. */
+static void
+sess_from_client(struct host *h, struct session *s, const uint8_t *msg, size_t len)
+{
+	struct jrpc_msg m;
+	struct jrpc_reject rej;
+	size_t rlen;
+	int r;
+
+	memset(&m, 0, sizeof(m));
+	memset(&rej, 0, sizeof(rej));
+	s->bytes_in += len;
+	r = jrpc_parse((const char *)msg, len, &m, &rej);
+	if (r == PROTO_ERR_JSON) {
+		char why[256];
+
+		snprintf(why, sizeof(why), "Parse error: %s", rej.message);
+		PROTO_IGNORE(sess_reply(s, jrpc_error_text(NULL, JRPC_PARSE_ERROR, why, NULL,
+		    &rlen), rlen));
+		cJSON_Delete(rej.id);
+		return;
+	}
+	cJSON_Delete(rej.id);
+	if (r == 0 && m.kind == JRPC_REQUEST && strncmp(m.method, "codex-ssh/", 10) == 0) {
+		if (strcmp(m.method, "codex-ssh/status") == 0) {
+			char *js = status_json(h);
+			cJSON *res = js ? cJSON_Parse(js) : NULL;
+
+			free(js);
+			if (res != NULL)
+				PROTO_IGNORE(sess_reply(s, jrpc_result_text(m.id, res, &rlen), rlen));
+			else
+				PROTO_IGNORE(sess_reply(s, jrpc_error_text(m.id, JRPC_INTERNAL_ERROR,
+				    "status unavailable", NULL, &rlen), rlen));
+			cJSON_Delete(res);
+		} else {
+			char why[200];
+
+			snprintf(why, sizeof(why), "method not found: %.120s", m.method);
+			PROTO_IGNORE(sess_reply(s, jrpc_error_text(m.id, JRPC_METHOD_NOT_FOUND,
+			    why, NULL, &rlen), rlen));
+		}
+		jrpc_msg_free(&m);
+		return;
+	}
+	jrpc_msg_free(&m);
+	if (s->be.in < 0) {
+		log_verbose("session %u: backend gone, dropping a client message", s->id);
+		return;
+	}
+	if (buf_put(s->to_be, msg, len) != 0 || buf_put(s->to_be, "\n", 1) != 0)
+		log_error("session %u: backend input buffer full", s->id);
+}
+
+/* ---- channels ------------------------------------------------------------ */
+
+static struct chan *
+chan_new(struct host *h, int in, int out, int framed, const char *backend, int ctl)
+{
+	struct chan *ch = calloc(1, sizeof(*ch));
+
+	if (ch == NULL)
+		return NULL;
+	ch->in = in;
+	ch->out = out;
+	ch->ctl = ctl;
+	ch->framed = framed;
+	ch->state = framed ? CH_HELLO : CH_OPEN;
+	snprintf(ch->backend, sizeof(ch->backend), "%s", backend ? backend : "");
+	ch->obuf = buf_new(OUT_HIGH + 2 * FRAME_MAX + 4096);
+	if (framed) {
+		ch->dec = frame_dec_new(h->c->max_message);
+		ch->enc = frame_enc_new();
+	} else
+		ch->lines = jsonl_new(h->c->max_message);
+	if (ch->obuf == NULL || (framed && (ch->dec == NULL || ch->enc == NULL)) ||
+	    (!framed && ch->lines == NULL))
+		goto fail;
+	if (framed && frame_put_magic(ch->obuf) != 0)
+		goto fail;
+	fcntl(in, F_SETFL, fcntl(in, F_GETFL) | O_NONBLOCK);
+	if (out != in)
+		fcntl(out, F_SETFL, fcntl(out, F_GETFL) | O_NONBLOCK);
+	ch->next = h->chans;
+	h->chans = ch;
+	return ch;
+fail:
+	buf_free(ch->obuf);
+	frame_dec_free(ch->dec);
+	frame_enc_free(ch->enc);
+	jsonl_free(ch->lines);
+	free(ch);
+	return NULL;
+}
+
+/* Sends an ERROR frame (framed) and lets the channel close once it is flushed. */
+static void
+chan_fail(struct chan *ch, unsigned code, const char *why)
+{
+	log_info("channel error %u: %s", code, why);
+	if (ch->framed && ch->state != CH_CLOSING)
+		PROTO_IGNORE(frame_put_error(ch->obuf, code, why));
+	snprintf(ch->reason, sizeof(ch->reason), "%s", why);
+	ch->exit_code = 1;
+	ch->state = CH_CLOSING;
+}
+
+static void
+chan_attach(struct chan *ch, struct session *s)
+{
+	ch->s = s;
+	s->ch = ch;
+	s->detached_ms = 0;
+}
+
+/* Detaches and frees a channel; tells its codex-subsystem process to exit. */
+static void
+chan_close(struct host *h, struct chan *ch, int code, const char *why)
+{
+	struct session *s = ch->s;
+
+	if (ch->dead)
+		return;
+	ch->dead = 1;
+	if (why != NULL && ch->reason[0] == '\0')
+		snprintf(ch->reason, sizeof(ch->reason), "%s", why);
+	if (code != 0 && ch->exit_code == 0)
+		ch->exit_code = code;
+	if (s != NULL) {
+		s->ch = NULL;
+		ch->s = NULL;
+		if (!s->resumable || !h->daemon)
+			sess_stop(s);
+		else if (!s->finished) {
+			s->detached_ms = now_ms();
+			log_info("session %u detached (%s); keeping it for %u s", s->id,
+			    ch->reason[0] ? ch->reason : "channel closed",
+			    h->c->detach_timeout);
+		}
+	}
+	if (ch->in != ch->out)
+		close_fd(&ch->out);
+	close_fd(&ch->in);
+	ch->out = -1;
+	if (ch->ctl >= 0) {
+		uint8_t pkt[600];
+		uint32_t ec = (uint32_t)ch->exit_code;
+		size_t rl = strlen(ch->reason);
+
+		memcpy(pkt, &ec, 4);
+		memcpy(pkt + 4, ch->reason, rl);
+		(void)ctl_send(ch->ctl, CTL_DONE, pkt, 4 + rl, NULL, 0);
+		/* The ctl connection is closed with its ctlconn entry. */
+	} else {
+		h->exit_code = ch->exit_code;
+		snprintf(h->reason, sizeof(h->reason), "%s", ch->reason);
+	}
+}
+
+static struct session *
+find_session(struct host *h, const uint8_t *token)
+{
+	struct session *s, *found = NULL;
+
+	/* Compare against every session in constant time per token. */
+	for (s = h->sessions; s != NULL; s = s->next)
+		if (sodium_memcmp(s->token, token, FRAME_TOKEN_LEN) == 0 &&
+		    s->resumable)
+			found = s;
+	return found;
+}
+
+static void
+chan_hello(struct host *h, struct chan *ch, const struct frame_info *hi)
+{
+	struct frame_info wi;
+	struct session *s;
+	char err[600];
+	unsigned minv = hi->min_version ? hi->min_version : 1;
+
+	if (hi->version < FRAME_PROTOCOL_VERSION || minv > FRAME_PROTOCOL_VERSION) {
+		snprintf(err, sizeof(err), "no common protocol version (client speaks "
+		    "%u..%u, server 1)", minv, hi->version);
+		chan_fail(ch, FRAME_CODE_VERSION, err);
+		return;
+	}
+	memset(&wi, 0, sizeof(wi));
+	wi.version = FRAME_PROTOCOL_VERSION;
+	wi.features = hi->features & FRAME_FEAT_ZLIB;
+	wi.max_message = h->c->max_message;
+	if (hi->has_token) {
+		s = h->daemon ? find_session(h, hi->token) : NULL;
+		if (s == NULL) {
+			chan_fail(ch, FRAME_CODE_UNKNOWN_SESSION, "unknown session: it "
+			    "ended, expired, or belongs to another host");
+			return;
+		}
+		if (journal_can_replay(s->j, hi->next) != 0) {
+			snprintf(err, sizeof(err), "resume impossible: client expects "
+			    "message %llu, server holds %llu..%llu",
+			    (unsigned long long)hi->next,
+			    (unsigned long long)journal_first_seq(s->j),
+			    (unsigned long long)journal_next_seq(s->j));
+			chan_fail(ch, FRAME_CODE_RESUME, err);
+			return;
+		}
+		if (s->ch != NULL) {
+			struct chan *old = s->ch;
+
+			PROTO_IGNORE(frame_put_close(old->obuf, FRAME_CODE_BUSY,
+			    "session taken over by a new connection"));
+			chan_close(h, old, 0, "session taken over by a new connection");
+		}
+		PROTO_IGNORE(journal_ack(s->j, hi->next));
+		s->send_next = hi->next;
+		wi.resumed = 1;
+		log_info("session %u resumed from message %llu", s->id,
+		    (unsigned long long)hi->next);
+	} else {
+		s = sess_new(h, hi->backend[0] ? hi->backend : ch->backend, h->daemon,
+		    err, sizeof(err));
+		if (s == NULL) {
+			chan_fail(ch, FRAME_CODE_BACKEND_FAILED, err);
+			return;
+		}
+		log_info("session %u started with backend %s", s->id, s->backend_name);
+	}
+	memcpy(wi.token, s->token, FRAME_TOKEN_LEN);
+	wi.has_token = 1;
+	wi.next = s->in_next;
+	chan_attach(ch, s);
+	if (frame_put_welcome(ch->obuf, &wi) != 0 ||
+	    frame_enc_set_zlib(ch->enc, (wi.features & FRAME_FEAT_ZLIB) ? 1 : 0) != 0 ||
+	    frame_dec_set_zlib(ch->dec, (wi.features & FRAME_FEAT_ZLIB) != 0) != 0) {
+		chan_fail(ch, FRAME_CODE_INTERNAL, "out of memory");
+		return;
+	}
+	ch->ack_sent = s->in_next;
+	ch->state = CH_OPEN;
+}
+
+/* One decoded frame from a framed channel. */
+static void
+chan_frame(struct host *h, struct chan *ch, const struct frame *f)
+{
+	struct session *s = ch->s;
+	char why[200];
+
+	if (ch->state == CH_HELLO) {
+		if (f->type != FRAME_HELLO) {
+			chan_fail(ch, FRAME_CODE_PROTOCOL, "the first frame must be HELLO");
+			return;
+		}
+		chan_hello(h, ch, &f->u.info);
+		return;
+	}
+	if (ch->state != CH_OPEN || s == NULL)
+		return;
+	switch (f->type) {
+	case FRAME_DATA:
+		if (f->u.data.seq < s->in_next)
+			return; /* a duplicate after resume: already delivered */
+		if (f->u.data.seq > s->in_next) {
+			snprintf(why, sizeof(why), "message %llu arrived, expected %llu",
+			    (unsigned long long)f->u.data.seq,
+			    (unsigned long long)s->in_next);
+			chan_fail(ch, FRAME_CODE_PROTOCOL, why);
+			return;
+		}
+		s->in_next++;
+		sess_from_client(h, s, f->u.data.msg, f->u.data.len);
+		break;
+	case FRAME_ACK:
+		if (f->u.ack_next > s->send_next) {
+			snprintf(why, sizeof(why), "ACK %llu beyond the last message sent "
+			    "(%llu)", (unsigned long long)f->u.ack_next,
+			    (unsigned long long)s->send_next - 1);
+			chan_fail(ch, FRAME_CODE_PROTOCOL, why);
+			return;
+		}
+		PROTO_IGNORE(journal_ack(s->j, f->u.ack_next));
+		break;
+	case FRAME_PING:
+		PROTO_IGNORE(frame_put_pong(ch->obuf, f->u.ping.opaque, f->u.ping.len));
+		break;
+	case FRAME_PONG:
+		break;
+	case FRAME_CLOSE:
+		log_info("session %u closed by the client", s->id);
+		s->closed_by_client = 1;
+		s->finished = 1;
+		sess_stop(s);
+		PROTO_IGNORE(frame_put_close(ch->obuf, FRAME_CODE_NORMAL, "session closed"));
+		ch->state = CH_CLOSING;
+		break;
+	case FRAME_ERROR:
+		snprintf(ch->reason, sizeof(ch->reason), "client error %u: %s",
+		    f->u.error.code, f->u.error.reason);
+		log_info("%s", ch->reason);
+		ch->state = CH_CLOSING;
+		break;
+	default:
+		chan_fail(ch, FRAME_CODE_PROTOCOL, "HELLO or WELCOME after the handshake");
+		break;
+	}
+}
+
+/* Reads what the channel has; returns -1 once it is gone. */
+static void
+chan_read(struct host *h, struct chan *ch)
+{
+	struct frame f;
+	uint8_t *dst;
+	const char *line;
+	size_t len;
+	ssize_t n;
+	long room;
+	int r, budget = 16;
+
+	while (budget-- > 0 && ch->state != CH_CLOSING && !ch->dead) {
+		if (ch->s != NULL && buf_len(ch->s->to_be) >= TO_BACKEND_LOW)
+			break;
+		if (ch->framed) {
+			room = frame_dec_space(ch->dec, &dst);
+			if (room <= 0) {
+				chan_fail(ch, frame_dec_code(ch->dec), frame_dec_reason(ch->dec));
+				break;
+			}
+			n = read(ch->in, dst, (size_t)room);
+		} else {
+			static uint8_t tmp[READ_CHUNK];
+
+			dst = tmp;
+			n = read(ch->in, tmp, sizeof(tmp));
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n <= 0) {
+			ch->in_eof = 1;
+			break;
+		}
+		if (ch->framed) {
+			frame_dec_commit(ch->dec, (size_t)n);
+			while ((r = frame_dec_next(ch->dec, &f)) == 1) {
+				chan_frame(h, ch, &f);
+				if (ch->state == CH_CLOSING || ch->dead)
+					break;
+			}
+			if (r < 0) {
+				chan_fail(ch, frame_dec_code(ch->dec), frame_dec_reason(ch->dec));
+				break;
+			}
+		} else {
+			if (jsonl_feed(ch->lines, dst, (size_t)n) != 0) {
+				chan_fail(ch, 0, "out of memory");
+				break;
+			}
+			while ((r = jsonl_next(ch->lines, &line, &len)) != 0) {
+				size_t rl;
+
+				if (r == PROTO_ERR_LINE_TOO_LONG) {
+					char why[128];
+
+					snprintf(why, sizeof(why), "message too large: over %zu "
+					    "bytes", h->c->max_message);
+					PROTO_IGNORE(sess_reply(ch->s, jrpc_error_text(NULL,
+					    JRPC_INVALID_REQUEST, why, NULL, &rl), rl));
+					continue;
+				}
+				if (r < 0)
+					break;
+				sess_from_client(h, ch->s, (const uint8_t *)line, len);
+			}
+		}
+		if ((size_t)n < (size_t)READ_CHUNK / 2)
+			break;
+	}
+	if (ch->in_eof && !ch->framed && ch->s != NULL && !ch->dead) {
+		if (jsonl_finish(ch->lines, &line, &len) == 1)
+			sess_from_client(h, ch->s, (const uint8_t *)line, len);
+	}
+	/* Acknowledge what reached us. */
+	if (ch->framed && ch->s != NULL && ch->state == CH_OPEN &&
+	    ch->s->in_next != ch->ack_sent) {
+		if (frame_put_ack(ch->obuf, ch->s->in_next) == 0)
+			ch->ack_sent = ch->s->in_next;
+	}
+}
+
+/* Moves journalled messages into the channel's buffer while it has room. */
+static void
+chan_fill(struct chan *ch)
+{
+	struct session *s = ch->s;
+	struct frame_chunk fc;
+	const uint8_t *msg;
+	size_t len;
+	int r;
+
+	if (s == NULL || ch->state != CH_OPEN)
+		return;
+	while (buf_len(ch->obuf) < OUT_HIGH) {
+		if (ch->framed && frame_enc_busy(ch->enc)) {
+			r = frame_enc_chunk(ch->enc, &fc);
+			if (r < 0) {
+				chan_fail(ch, FRAME_CODE_INTERNAL, "encoder failed");
+				return;
+			}
+			if (buf_put(ch->obuf, fc.hdr, fc.hdrlen) != 0 ||
+			    buf_put(ch->obuf, fc.payload, fc.paylen) != 0) {
+				chan_fail(ch, FRAME_CODE_INTERNAL, "output buffer overflow");
+				return;
+			}
+			if (r == 0)
+				s->send_next++;
+			continue;
+		}
+		if (s->send_next >= journal_next_seq(s->j))
+			break;
+		if (journal_get(s->j, s->send_next, &msg, &len) != 0) {
+			chan_fail(ch, FRAME_CODE_INTERNAL, "journal read failed");
+			return;
+		}
+		s->bytes_out += len;
+		if (ch->framed) {
+			/* Tiny messages compress badly alone, but the shared stream
+			 * makes even deltas cheap: compress everything. */
+			if (frame_enc_begin(ch->enc, s->send_next, msg, len, 1) != 0) {
+				chan_fail(ch, FRAME_CODE_INTERNAL, "encoder busy");
+				return;
+			}
+			continue;
+		}
+		if (buf_put(ch->obuf, msg, len) != 0 || buf_put(ch->obuf, "\n", 1) != 0) {
+			/* A message larger than the buffer: write it in pieces. */
+			chan_fail(ch, 0, "output buffer overflow");
+			return;
+		}
+		s->send_next++;
+		/* Plain mode has no acks: what is written is delivered. */
+		PROTO_IGNORE(journal_ack(s->j, s->send_next));
+	}
+}
+
+static void
+chan_write(struct chan *ch)
+{
+	ssize_t n;
+
+	while (buf_len(ch->obuf) > 0 && ch->out >= 0) {
+		n = write(ch->out, buf_ptr(ch->obuf), buf_len(ch->obuf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			ch->in_eof = 1;
+			buf_reset(ch->obuf);
+			snprintf(ch->reason, sizeof(ch->reason), "channel closed");
+			return;
+		}
+		buf_consume(ch->obuf, (size_t)n);
+	}
+}
+
+/* ---- backend I/O -------------------------------------------------------- */
+
+static void
+be_read(struct session *s)
+{
+	uint8_t tmp[READ_CHUNK];
+	const char *line;
+	size_t len;
+	ssize_t n;
+	int r, budget = 8;
+
+	while (budget-- > 0 && s->be.out >= 0 && !journal_full(s->j)) {
+		n = read(s->be.out, tmp, sizeof(tmp));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n <= 0) {
+			if (jsonl_finish(s->from_be, &line, &len) == 1)
+				PROTO_IGNORE(journal_append(s->j, line, len));
+			close_fd(&s->be.out);
+			s->be_eof = 1;
+			break;
+		}
+		s->be_output = 1;
+		if (jsonl_feed(s->from_be, tmp, (size_t)n) != 0) {
+			log_error("session %u: out of memory reading the backend", s->id);
+			break;
+		}
+		while ((r = jsonl_next(s->from_be, &line, &len)) != 0) {
+			if (r == PROTO_ERR_LINE_TOO_LONG) {
+				log_error("session %u: backend sent a message over %zu "
+				    "bytes; skipped", s->id, len);
+				continue;
+			}
+			if (r < 0)
+				break;
+			if (journal_append(s->j, line, len) != 0)
+				log_error("session %u: journal out of memory", s->id);
+		}
+		if ((size_t)n < sizeof(tmp))
+			break;
+	}
+}
+
+static void
+be_read_err(struct session *s)
+{
+	char tmp[4096];
+	ssize_t n;
+
+	for (;;) {
+		n = read(s->be.err, tmp, sizeof(tmp) - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			close_fd(&s->be.err);
+			return;
+		}
+		tmp[n] = '\0';
+		sess_errtail(s, tmp, (size_t)n);
+		log_verbose("session %u backend stderr: %.*s", s->id,
+		    (int)(n > 1000 ? 1000 : n), tmp);
+	}
+}
+
+static void
+be_write(struct session *s)
+{
+	ssize_t n;
+
+	while (buf_len(s->to_be) > 0 && s->be.in >= 0) {
+		n = write(s->be.in, buf_ptr(s->to_be), buf_len(s->to_be));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			/* The backend closed its stdin: it is on its way out. */
+			buf_reset(s->to_be);
+			close_fd(&s->be.in);
+			return;
+		}
+		buf_consume(s->to_be, (size_t)n);
+	}
+}
+
+static void
+reap(struct host *h)
+{
+	struct session *s;
+	char c[64];
+	int status;
+	pid_t pid;
+
+	while (read(sigchld_pipe[0], c, sizeof(c)) > 0)
+		;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (s = h->sessions; s != NULL; s = s->next) {
+			if (s->be.pid == pid) {
+				char st[128];
+
+				backend_describe_status(status, st, sizeof(st));
+				log_info("session %u: backend pid %ld exited with %s", s->id,
+				    (long)pid, st);
+				s->be_exited = 1;
+				s->be_status = status;
+				/* Its process group may still hold commands it ran. */
+				if (s->stop_stage > 0)
+					kill(-pid, SIGKILL);
+				s->be.pid = 0;
+				close_fd(&s->be.in);
+			}
+		}
+	}
+}
+
+/* ---- status ------------------------------------------------------------- */
+
+static char *
+status_json(struct host *h)
+{
+	cJSON *root = cJSON_CreateObject(), *arr;
+	struct session *s;
+	char *txt;
+	time_t now = time(NULL);
+
+	if (root == NULL)
+		return NULL;
+	cJSON_AddStringToObject(root, "version", PACKAGE_VERSION);
+	cJSON_AddNumberToObject(root, "host_pid", (double)getpid());
+	cJSON_AddNumberToObject(root, "host_uptime_s", (double)(now - h->started));
+	cJSON_AddStringToObject(root, "mode", h->daemon ? "daemon" : "attached");
+	arr = cJSON_AddArrayToObject(root, "sessions");
+	for (s = h->sessions; s != NULL && arr != NULL; s = s->next) {
+		cJSON *o = cJSON_CreateObject();
+		const char *state = s->be_exited ? "exited" :
+		    s->ch != NULL ? "attached" : "detached";
+
+		if (o == NULL)
+			break;
+		cJSON_AddNumberToObject(o, "id", s->id);
+		cJSON_AddStringToObject(o, "backend", s->backend_name);
+		if (s->be.pid > 0)
+			cJSON_AddNumberToObject(o, "pid", (double)s->be.pid);
+		else
+			cJSON_AddNullToObject(o, "pid");
+		cJSON_AddStringToObject(o, "state", state);
+		cJSON_AddBoolToObject(o, "resumable", s->resumable);
+		cJSON_AddNumberToObject(o, "uptime_s", (double)(now - s->started));
+		cJSON_AddNumberToObject(o, "bytes_in", (double)s->bytes_in);
+		cJSON_AddNumberToObject(o, "bytes_out", (double)s->bytes_out);
+		cJSON_AddNumberToObject(o, "messages_out", (double)(journal_next_seq(s->j) - 1));
+		cJSON_AddNumberToObject(o, "journal_mem_bytes", (double)journal_mem_bytes(s->j));
+		cJSON_AddNumberToObject(o, "journal_disk_bytes", (double)journal_disk_bytes(s->j));
+		cJSON_AddItemToArray(arr, o);
+	}
+	txt = cJSON_PrintUnformatted(root);
+	cJSON_Delete(root);
+	return txt;
+}
+
+char *
+host_status_json(struct host *h)
+{
+	return status_json(h);
+}
+
+/* ---- the loop ----------------------------------------------------------- */
+
+struct host *
+host_new(const struct sconf *c, int daemon, int ctl_fd)
+{
+	struct host *h = calloc(1, sizeof(*h));
+	struct sigaction sa;
+	const char *home = getenv("HOME");
+
+	if (h == NULL)
+		return NULL;
+	h->c = c;
+	h->daemon = daemon;
+	h->lfd = ctl_fd;
+	h->started = time(NULL);
+	h->idle_since_ms = now_ms();
+	if (c->journal_dir != NULL)
+		snprintf(h->journal_dir, sizeof(h->journal_dir), "%s", c->journal_dir);
+	else if (home != NULL && home[0] == '/')
+		snprintf(h->journal_dir, sizeof(h->journal_dir), "%s/.codex/ssh/journal",
+		    home);
+	if (h->journal_dir[0] != '\0' && log_mkdirs(h->journal_dir, 1) != 0) {
+		log_error("journal directory %s: %s; spilling disabled", h->journal_dir,
+		    strerror(errno));
+		h->journal_dir[0] = '\0';
+	}
+	if (sigchld_pipe[0] < 0 && pipe2(sigchld_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+		free(h);
+		return NULL;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigchld;
+	sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+	sigaction(SIGCHLD, &sa, NULL);
+	sa.sa_handler = on_term;
+	sa.sa_flags = 0;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	return h;
+}
+
+int
+host_add_channel(struct host *h, int in, int out, int framed, const char *backend,
+    int ctl, const void *pre, size_t prelen)
+{
+	struct chan *ch = chan_new(h, in, out, framed, backend, ctl);
+	char err[600];
+	struct session *s;
+
+	if (ch == NULL)
+		return -1;
+	if (prelen > 0 && (framed ? frame_dec_feed(ch->dec, pre, prelen) :
+	    jsonl_feed(ch->lines, pre, prelen)) != 0) {
+		ch->in = ch->out = -1;  /* the caller still owns them */
+		ch->dead = 1;
+		return -1;
+	}
+	if (!framed) {
+		/* Plain mode: a session now, ending with the channel. */
+		s = sess_new(h, backend, 0, err, sizeof(err));
+		if (s == NULL) {
+			size_t rl;
+			char *t = jrpc_error_text(NULL, JRPC_INTERNAL_ERROR, err, NULL, &rl);
+
+			if (t != NULL) {
+				PROTO_IGNORE(buf_put(ch->obuf, t, rl));
+				PROTO_IGNORE(buf_put(ch->obuf, "\n", 1));
+				free(t);
+			}
+			snprintf(ch->reason, sizeof(ch->reason), "codex-subsystem: %s", err);
+			ch->exit_code = 1;
+			ch->state = CH_CLOSING;
+			return 0;
+		}
+		chan_attach(ch, s);
+	}
+	return 0;
+}
+
+static void
+ctl_accept(struct host *h)
+{
+	struct ctlconn *cc;
+	int fd;
+
+	while ((fd = accept4(h->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
+		if (!ctl_peer_ok(fd)) {
+			log_error("refused a control connection from another user");
+			close(fd);
+			continue;
+		}
+		if ((cc = calloc(1, sizeof(*cc))) == NULL) {
+			close(fd);
+			continue;
+		}
+		cc->fd = fd;
+		cc->next = h->ctls;
+		h->ctls = cc;
+	}
+}
+
+/* Returns -1 when the connection should be dropped. */
+static int
+ctl_handle(struct host *h, struct ctlconn *cc)
+{
+	uint8_t pkt[512];
+	char name[64];
+	uint32_t type;
+	size_t len;
+	int fds[2], nfds, r;
+	char *js;
+
+	r = ctl_recv(cc->fd, &type, pkt, sizeof(pkt), &len, fds, &nfds);
+	if (r < 0 && errno == EAGAIN)
+		return 0;
+	if (r <= 0)
+		return -1;
+	switch (type) {
+	case CTL_ATTACH:
+		if (nfds != 2 || cc->has_chan || len >= sizeof(name)) {
+			for (r = 0; r < nfds; r++)
+				close(fds[r]);
+			return -1;
+		}
+		memcpy(name, pkt, len);
+		name[len] = '\0';
+		if (host_add_channel(h, fds[0], fds[1], 1, name, cc->fd, NULL, 0) != 0) {
+			close(fds[0]);
+			close(fds[1]);
+			return -1;
+		}
+		cc->has_chan = 1;
+		return 0;
+	case CTL_STATUS:
+		js = status_json(h);
+		if (js != NULL) {
+			(void)ctl_send(cc->fd, CTL_STATUS, js, strlen(js), NULL, 0);
+			free(js);
+		}
+		return 0;
+	case CTL_STOP:
+		log_info("asked to stop");
+		h->stopping = 1;
+		return 0;
+	default:
+		for (r = 0; r < nfds; r++)
+			close(fds[r]);
+		return -1;
+	}
+}
+
+/* Drops dead channels, their ctl connections, and finished sessions. */
+static void
+sweep(struct host *h)
+{
+	struct chan **cp = &h->chans, *ch;
+	struct session **sp = &h->sessions, *s;
+	struct ctlconn **kp = &h->ctls, *cc;
+
+	while ((ch = *cp) != NULL) {
+		if (!ch->dead) {
+			cp = &ch->next;
+			continue;
+		}
+		*cp = ch->next;
+		for (kp = &h->ctls; (cc = *kp) != NULL; kp = &cc->next) {
+			if (cc->fd == ch->ctl) {
+				*kp = cc->next;
+				close(cc->fd);
+				free(cc);
+				break;
+			}
+		}
+		buf_free(ch->obuf);
+		frame_dec_free(ch->dec);
+		frame_enc_free(ch->enc);
+		jsonl_free(ch->lines);
+		free(ch);
+	}
+	while ((s = *sp) != NULL) {
+		int gone = s->be_exited && s->be.pid == 0 && s->be_eof &&
+		    s->be.err < 0 && s->ch == NULL &&
+		    (s->finished || s->stop_stage > 0 || !s->resumable || !h->daemon);
+
+		if (!gone) {
+			sp = &s->next;
+			continue;
+		}
+		*sp = s->next;
+		log_info("session %u ended", s->id);
+		sess_free(s);
+	}
+}
+
+/* End-of-session logic that runs after I/O: backend gone, channel gone, timers. */
+static void
+housekeep(struct host *h, int64_t now)
+{
+	struct session *s;
+	struct chan *ch;
+
+	for (s = h->sessions; s != NULL; s = s->next) {
+		ch = s->ch;
+		/* The backend is finished and everything it said was handed over. */
+		if (s->be_exited && s->be_eof && ch != NULL && ch->state == CH_OPEN &&
+		    s->send_next >= journal_next_seq(s->j) &&
+		    (!ch->framed || !frame_enc_busy(ch->enc))) {
+			char why[600];
+			unsigned code = sess_exit_reason(s, why, sizeof(why));
+
+			s->finished = 1;
+			if (ch->framed) {
+				PROTO_IGNORE(frame_put_close(ch->obuf, code, why));
+			} else if (code == FRAME_CODE_BACKEND_FAILED ||
+			    !WIFEXITED(s->be_status) || WEXITSTATUS(s->be_status) != 0) {
+				size_t rl;
+				char *t = jrpc_error_text(NULL, JRPC_INTERNAL_ERROR, why,
+				    NULL, &rl);
+
+				if (t != NULL) {
+					PROTO_IGNORE(buf_put(ch->obuf, t, rl));
+					PROTO_IGNORE(buf_put(ch->obuf, "\n", 1));
+					free(t);
+				}
+			}
+			if (code == FRAME_CODE_BACKEND_FAILED || !WIFEXITED(s->be_status) ||
+			    WEXITSTATUS(s->be_status) != 0) {
+				snprintf(ch->reason, sizeof(ch->reason), "codex-subsystem: %s",
+				    why);
+				ch->exit_code = WIFEXITED(s->be_status) &&
+				    WEXITSTATUS(s->be_status) != 0 ?
+				    WEXITSTATUS(s->be_status) : 1;
+			}
+			ch->state = CH_CLOSING;
+		}
+		/* Detached too long. */
+		if (ch == NULL && s->detached_ms > 0 && s->stop_stage == 0 &&
+		    now - s->detached_ms >= (int64_t)h->c->detach_timeout * 1000) {
+			log_info("session %u: detach timeout, stopping the backend", s->id);
+			s->finished = 1;
+			sess_stop(s);
+		}
+		/* A detached session whose backend has exited and nobody came back. */
+		if (ch == NULL && s->be_exited && s->detached_ms > 0 &&
+		    now - s->detached_ms >= (int64_t)h->c->detach_timeout * 1000)
+			s->finished = 1;
+		/* EOF -> TERM -> KILL. */
+		if (s->stop_stage > 0 && s->be.pid > 0 && now >= s->stop_at_ms) {
+			if (s->stop_stage == 1) {
+				backend_signal(&s->be, SIGTERM);
+				s->stop_stage = 2;
+			} else {
+				backend_signal(&s->be, SIGKILL);
+				s->stop_stage = 3;
+			}
+			s->stop_at_ms = now + STOP_GRACE_MS;
+		}
+		/* A stopping session does not need the rest of the backend's output. */
+		if (s->stop_stage > 0 && s->ch == NULL && s->be_exited) {
+			close_fd(&s->be.out);
+			close_fd(&s->be.err);
+			s->be_eof = 1;
+		}
+	}
+	for (ch = h->chans; ch != NULL; ch = ch->next) {
+		if (ch->dead)
+			continue;
+		if (ch->state == CH_CLOSING && buf_len(ch->obuf) == 0)
+			chan_close(h, ch, 0, NULL);
+		else if (ch->in_eof && (ch->state != CH_CLOSING || ch->out < 0 ||
+		    buf_len(ch->obuf) == 0))
+			chan_close(h, ch, 0, "channel closed by the client");
+	}
+}
+
+static int
+idle(struct host *h)
+{
+	return h->sessions == NULL && h->chans == NULL;
+}
+
+int
+host_run(struct host *h, char *reason, size_t reasonlen)
+{
+	struct pollfd *pf = NULL;
+	size_t pfcap = 0, n;
+	struct chan *ch;
+	struct session *s;
+	struct ctlconn *cc, *ccn;
+	int64_t now, timeout;
+
+	for (;;) {
+		size_t need = 2;
+
+		now = now_ms();
+		if (got_term && !h->stopping) {
+			log_info("terminating: stopping every session");
+			h->stopping = 1;
+		}
+		if (h->stopping) {
+			for (s = h->sessions; s != NULL; s = s->next) {
+				s->finished = 1;
+				sess_stop(s);
+			}
+			for (ch = h->chans; ch != NULL; ch = ch->next)
+				if (ch->state != CH_CLOSING && !ch->dead) {
+					if (ch->framed)
+						PROTO_IGNORE(frame_put_close(ch->obuf, FRAME_CODE_INTERNAL,
+						    "session host is shutting down"));
+					ch->state = CH_CLOSING;
+				}
+		}
+		for (ch = h->chans; ch != NULL; ch = ch->next)
+			if (!ch->dead) {
+				chan_fill(ch);
+				chan_write(ch);
+			}
+		housekeep(h, now);
+		sweep(h);
+		if (idle(h)) {
+			if (!h->daemon || h->stopping)
+				break;
+		} else
+			h->idle_since_ms = now;
+		if (h->daemon && idle(h) &&
+		    now - h->idle_since_ms >= (int64_t)h->c->idle_timeout * 1000) {
+			log_info("idle for %u s with no session: exiting",
+			    h->c->idle_timeout);
+			break;
+		}
+
+		for (ch = h->chans; ch != NULL; ch = ch->next)
+			need += 2;
+		for (s = h->sessions; s != NULL; s = s->next)
+			need += 3;
+		for (cc = h->ctls; cc != NULL; cc = cc->next)
+			need += 1;
+		if (need > pfcap) {
+			struct pollfd *np = realloc(pf, need * 2 * sizeof(*pf));
+
+			if (np == NULL) {
+				log_error("out of memory");
+				break;
+			}
+			pf = np;
+			pfcap = need * 2;
+		}
+		n = 0;
+		pf[n++] = (struct pollfd){ .fd = sigchld_pipe[0], .events = POLLIN };
+		pf[n++] = (struct pollfd){ .fd = h->stopping ? -1 : h->lfd,
+		    .events = POLLIN };
+		for (ch = h->chans; ch != NULL; ch = ch->next) {
+			int rd = !ch->dead && !ch->in_eof && ch->state != CH_CLOSING &&
+			    (ch->s == NULL || buf_len(ch->s->to_be) < TO_BACKEND_LOW);
+
+			pf[n++] = (struct pollfd){ .fd = rd ? ch->in : -1, .events = POLLIN };
+			pf[n++] = (struct pollfd){ .fd = !ch->dead && buf_len(ch->obuf) > 0 ?
+			    ch->out : -1, .events = POLLOUT };
+		}
+		for (s = h->sessions; s != NULL; s = s->next) {
+			pf[n++] = (struct pollfd){ .fd = journal_full(s->j) ? -1 : s->be.out,
+			    .events = POLLIN };
+			pf[n++] = (struct pollfd){ .fd = s->be.err, .events = POLLIN };
+			pf[n++] = (struct pollfd){ .fd = buf_len(s->to_be) > 0 ? s->be.in : -1,
+			    .events = POLLOUT };
+		}
+		for (cc = h->ctls; cc != NULL; cc = cc->next)
+			pf[n++] = (struct pollfd){ .fd = cc->fd, .events = POLLIN };
+
+		timeout = 1000;
+		for (s = h->sessions; s != NULL; s = s->next)
+			if (s->stop_stage > 0 && s->be.pid > 0 && s->stop_at_ms - now < timeout)
+				timeout = s->stop_at_ms - now;
+		if (timeout < 0)
+			timeout = 0;
+		if (poll(pf, n, (int)timeout) < 0 && errno != EINTR) {
+			log_error("poll: %s", strerror(errno));
+			break;
+		}
+
+		n = 0;
+		if (pf[n++].revents)
+			reap(h);
+		if (pf[n++].revents)
+			ctl_accept(h);
+		for (ch = h->chans; ch != NULL; ch = ch->next) {
+			struct pollfd *pin = &pf[n++], *pout = &pf[n++];
+
+			if (ch->dead)
+				continue;
+			if (pout->revents & (POLLOUT | POLLERR | POLLHUP))
+				chan_write(ch);
+			if (pin->revents)
+				chan_read(h, ch);
+		}
+		for (s = h->sessions; s != NULL; s = s->next) {
+			struct pollfd *po = &pf[n++], *pe = &pf[n++], *pi = &pf[n++];
+
+			if (pi->revents)
+				be_write(s);
+			if (po->revents)
+				be_read(s);
+			if (pe->revents)
+				be_read_err(s);
+			if (buf_len(s->to_be) > 0)
+				be_write(s);
+		}
+		for (cc = h->ctls; cc != NULL; cc = ccn) {
+			struct pollfd *pc = &pf[n++];
+
+			ccn = cc->next;
+			if (pc->revents && ctl_handle(h, cc) < 0) {
+				/* The subsystem process went away: so did its channel. */
+				for (ch = h->chans; ch != NULL; ch = ch->next)
+					if (ch->ctl == cc->fd && !ch->dead) {
+						ch->ctl = -1;
+						chan_close(h, ch, 0, "codex-subsystem process exited");
+					}
+				close(cc->fd);
+				cc->fd = -2;
+			}
+		}
+		/* Drop ctl connections marked above. */
+		{
+			struct ctlconn **kp = &h->ctls;
+
+			while ((cc = *kp) != NULL) {
+				if (cc->fd == -2) {
+					*kp = cc->next;
+					free(cc);
+				} else
+					kp = &cc->next;
+			}
+		}
+		/* A ctl fd closed above may be reused; channels refer to it by number. */
+	}
+	free(pf);
+	if (reason != NULL && reasonlen > 0)
+		snprintf(reason, reasonlen, "%s", h->reason);
+	return h->exit_code;
+}
+
+void
+host_free(struct host *h)
+{
+	struct chan *ch;
+	struct session *s;
+	struct ctlconn *cc;
+
+	if (h == NULL)
+		return;
+	while ((ch = h->chans) != NULL) {
+		h->chans = ch->next;
+		if (!ch->dead)
+			chan_close(h, ch, 0, NULL);
+		buf_free(ch->obuf);
+		frame_dec_free(ch->dec);
+		frame_enc_free(ch->enc);
+		jsonl_free(ch->lines);
+		free(ch);
+	}
+	while ((s = h->sessions) != NULL) {
+		h->sessions = s->next;
+		backend_signal(&s->be, SIGKILL);
+		sess_free(s);
+	}
+	while ((cc = h->ctls) != NULL) {
+		h->ctls = cc->next;
+		if (cc->fd >= 0)
+			close(cc->fd);
+		free(cc);
+	}
+	free(h);
+}
+
+int
+host_daemon_main(const struct sconf *c)
+{
+	char dir[4096], err[512];
+	struct host *h;
+	int lfd, lockfd, rc;
+
+	ctl_rundir(c, dir, sizeof(dir));
+	if (ctl_rundir_prepare(dir, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		return 1;
+	}
+	lfd = ctl_serve(dir, &lockfd, err, sizeof(err));
+	if (lfd < 0) {
+		if (errno == EWOULDBLOCK) {
+			log_verbose("%s; exiting", err);
+			return 0;
+		}
+		log_error("%s", err);
+		return 1;
+	}
+	log_info("session host listening on %s/host.sock", dir);
+	if ((h = host_new(c, 1, lfd)) == NULL) {
+		log_error("out of memory");
+		return 1;
+	}
+	rc = host_run(h, NULL, 0);
+	host_free(h);
+	{
+		char sp[4200];
+
+		snprintf(sp, sizeof(sp), "%s/host.sock", dir);
+		(void)unlink(sp);
+	}
+	close(lfd);
+	close(lockfd);
+	log_info("session host exits");
+	return rc;
+}

@@ -1,0 +1,48 @@
+/*
+ * host.h - the session host: one poll() loop that owns sessions (a backend process,
+ * its journal, the client's sequence state) and the channels attached to them.
+ *
+ * It runs in two ways. As the per-user daemon (`codex-subsystem host`) it accepts
+ * channels from codex-subsystem processes over the control socket (ctl.h) and keeps
+ * framed sessions alive across disconnects. In attached mode (plain channels, or
+ * `Daemon no`) the channel's own codex-subsystem process runs it with one channel,
+ * and the backend ends with the channel.
+ */
+#ifndef CXS_SUBSYSTEM_HOST_H
+#define CXS_SUBSYSTEM_HOST_H
+
+#include <stddef.h>
+#include "subsystem/config.h"
+
+struct host;
+
+/* Creates a loop. daemon: sessions outlive channels and the loop serves ctl_fd
+ * (a listening control socket; -1 in attached mode). c must outlive the host. */
+struct host *host_new(const struct sconf *c, int daemon, int ctl_fd);
+void host_free(struct host *h);
+
+/*
+ * Adds a channel: in/out are its fds (ownership passes to the host), framed says
+ * whether the magic was read, backend is the name chosen by the subsystem's
+ * arguments ("" for the default), ctl the control connection that waits for
+ * CTL_DONE (-1 in attached mode); pre/prelen are input bytes already read from
+ * in after the mode was chosen. Returns 0 or -1.
+ */
+int host_add_channel(struct host *h, int in, int out, int framed,
+    const char *backend, int ctl, const void *pre, size_t prelen);
+
+/*
+ * Runs until there is nothing left to do: in attached mode when the channel and its
+ * session are gone; as a daemon after IdleTimeout without sessions or on SIGTERM.
+ * Returns the exit code for the process and, in attached mode, a reason worth
+ * printing on stderr in *reason (may be empty).
+ */
+int host_run(struct host *h, char *reason, size_t reasonlen);
+
+/* Builds the status JSON of the sessions this loop owns (malloc'd text). */
+char *host_status_json(struct host *h);
+
+/* `codex-subsystem host`: the daemon's whole life. Returns the exit code. */
+int host_daemon_main(const struct sconf *c);
+
+#endif
