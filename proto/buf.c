@@ -54,11 +54,17 @@ buf_mutable_ptr(struct buf *b)
 int
 buf_reserve(struct buf *b, size_t len, uint8_t **dst)
 {
+	static uint8_t empty[1];
 	size_t need, nalloc;
 	uint8_t *nd;
 
 	if (len > b->max - b->len)
 		return PROTO_ERR_TOO_LARGE;
+	/* Nothing allocated yet and nothing asked for: avoid NULL + 0, which is UB. */
+	if (b->d == NULL && len == 0) {
+		*dst = empty;
+		return 0;
+	}
 	need = b->len + len;
 	if (b->off + need > b->alloc) {
 		/* Compact first when that is enough and cheap relative to what is held. */
@@ -95,6 +101,9 @@ buf_reserve(struct buf *b, size_t len, uint8_t **dst)
 void
 buf_commit(struct buf *b, size_t len)
 {
+	/* A caller committing more than it reserved must not move past the allocation. */
+	if (len > b->alloc - b->off - b->len)
+		len = b->alloc - b->off - b->len;
 	b->len += len;
 }
 
