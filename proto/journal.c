@@ -9,7 +9,7 @@
  * which is why every lookup is by seq rather than by position.
  */
 #ifdef HAVE_CONFIG_H
-#include "config.h"
+#include "cxs_config.h"
 #endif
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1

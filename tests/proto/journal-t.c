@@ -3,7 +3,7 @@
  * bounds, disk failures and a long run with small bounds.
  */
 #ifdef HAVE_CONFIG_H
-#include "config.h"
+#include "cxs_config.h"
 #endif
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1
@@ -451,7 +451,7 @@ test_tmpfs_full(void)
 		bail("mkdir %s: %s", dir, strerror(errno));
 	/* A private mount namespace, so nothing leaks if the test dies. */
 	if (unshare(CLONE_NEWNS) == -1 ||
-	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1 ||
+	    mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) == -1 ||
 	    mount("tmpfs", dir, "tmpfs", 0, "size=64k,mode=0700") == -1) {
 		diag("no tmpfs (%s): skipping the full-disk test", strerror(errno));
 		skip("tmpfs full disk");
