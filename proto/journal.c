@@ -377,6 +377,36 @@ idx_reserve(struct journal *j)
 }
 
 /*
+ * Keeps a copy of the record just written in the read cache when a reader is likely
+ * to want it next (the cache ends where it starts, or the reader has caught up), so
+ * a sender streaming from a spilled journal does not read back what it just wrote.
+ */
+static void
+cache_tail(struct journal *j, uint64_t off, const uint64_t hdr[2], const void *msg,
+    size_t len)
+{
+	size_t total = REC_HDR + len;
+
+	if (j->rbcap == 0) {
+		if ((j->rbuf = malloc(READ_AHEAD)) == NULL)
+			return;
+		j->rbcap = READ_AHEAD;
+	}
+	if (total > j->rbcap)
+		return;
+	if (j->rlen == 0 || j->roff + j->rlen != off || j->rbcap - j->rlen < total) {
+		if (j->rlen != 0 && !(j->cur_ok && j->cur_off == off))
+			return;
+		j->roff = off;
+		j->rlen = 0;
+	}
+	memcpy(j->rbuf + j->rlen, hdr, REC_HDR);
+	if (len > 0)
+		memcpy(j->rbuf + j->rlen + REC_HDR, msg, len);
+	j->rlen += total;
+}
+
+/*
  * Appends one record. Returns 0 when the message is on disk, -1 when it is not
  * (the caller keeps it in memory); an I/O failure also stops spilling for now.
  */
@@ -428,6 +458,7 @@ disk_push(struct journal *j, uint64_t seq, const void *msg, size_t len)
 	j->idx_recs++;
 	j->dend = off + total;
 	j->dlive++;
+	cache_tail(j, off, hdr, msg, len);
 	return 0;
  failed:
 	/* Drop a partial record so the file ends where the last whole one does. */

@@ -16,6 +16,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
 #include <signal.h>
@@ -415,6 +416,48 @@ test_no_spill_dir(void)
 }
 
 /*
+ * The spill file turns unreadable (replaced behind the journal's back by
+ * /dev/null): reads of spilled messages fail with PROTO_ERR_IO, memory ones still
+ * work, and the journal recovers once everything is acknowledged.
+ */
+static void
+test_read_error(void)
+{
+	struct journal *j = jnew(4096, 1 << 20, tmpdir, 1);
+	const uint8_t *p;
+	size_t len, nio = 0, nok = 0;
+	uint64_t s;
+	int fd, nul;
+
+	if (append_n(j, 2000) != 0)
+		bail("append");
+	if ((fd = spill_fd(tmpdir)) == -1 || (nul = open("/dev/null", O_RDONLY)) == -1) {
+		skip("no spill fd to break");
+		journal_free(j);
+		return;
+	}
+	if (dup2(nul, fd) == -1)
+		bail("dup2: %s", strerror(errno));
+	close(nul);
+	for (s = 1; s <= 2000; s++) {
+		int r = journal_get(j, s, &p, &len);
+
+		if (r == PROTO_ERR_IO)
+			nio++;
+		else if (r == 0)
+			nok++;
+	}
+	ok(nio > 0 && nok > 0 && nio + nok == 2000,
+	    "unreadable spill file: %zu reads fail with PROTO_ERR_IO, %zu from memory or cache",
+	    nio, nok);
+	ok(journal_disk_error(j) != 0, "the read error is kept");
+	is_int(journal_ack(j, 2001), 0, "ack all");
+	is_int(append_n(j, 200), 0, "appends after the failure");
+	ok(read_range(j, 2001, 2201) == 0, "a fresh spill file works");
+	journal_free(j);
+}
+
+/*
  * Writes that start failing part way: everything accepted stays readable, full is
  * true with the errno kept, and acks recover.
  */
@@ -634,6 +677,7 @@ main(void)
 	test_interleave();
 	test_disk_bound();
 	test_no_spill_dir();
+	test_read_error();
 	test_fsize_limit();
 	if (geteuid() == 0)
 		test_tmpfs_full();
