@@ -279,14 +279,15 @@ sess_exit_reason(const struct session *s, char *out, size_t outlen)
 	return FRAME_CODE_BACKEND_EXITED;
 }
 
+/* Journals a reply built by jrpc_*_text() and frees it. */
 static int
-sess_reply(struct session *s, char *text, size_t len)
+sess_reply(struct session *s, char *text)
 {
 	int r;
 
 	if (text == NULL)
 		return -1;
-	r = journal_append(s->j, text, len);
+	r = journal_append(s->j, text, strlen(text));
 	free(text);
 	return r;
 }
@@ -299,7 +300,6 @@ sess_from_client(struct host *h, struct session *s, const uint8_t *msg, size_t l
 {
 	struct jrpc_msg m;
 	struct jrpc_reject rej;
-	size_t rlen;
 	int r;
 
 	memset(&m, 0, sizeof(m));
@@ -310,8 +310,7 @@ sess_from_client(struct host *h, struct session *s, const uint8_t *msg, size_t l
 		char why[256];
 
 		snprintf(why, sizeof(why), "Parse error: %s", rej.message);
-		PROTO_IGNORE(sess_reply(s, jrpc_error_text(NULL, JRPC_PARSE_ERROR, why, NULL,
-		    &rlen), rlen));
+		PROTO_IGNORE(sess_reply(s, jrpc_error_text(NULL, JRPC_PARSE_ERROR, why, NULL, NULL)));
 		cJSON_Delete(rej.id);
 		return;
 	}
@@ -323,17 +322,17 @@ sess_from_client(struct host *h, struct session *s, const uint8_t *msg, size_t l
 
 			free(js);
 			if (res != NULL)
-				PROTO_IGNORE(sess_reply(s, jrpc_result_text(m.id, res, &rlen), rlen));
+				PROTO_IGNORE(sess_reply(s, jrpc_result_text(m.id, res, NULL)));
 			else
 				PROTO_IGNORE(sess_reply(s, jrpc_error_text(m.id, JRPC_INTERNAL_ERROR,
-				    "status unavailable", NULL, &rlen), rlen));
+				    "status unavailable", NULL, NULL)));
 			cJSON_Delete(res);
 		} else {
 			char why[200];
 
 			snprintf(why, sizeof(why), "method not found: %.120s", m.method);
 			PROTO_IGNORE(sess_reply(s, jrpc_error_text(m.id, JRPC_METHOD_NOT_FOUND,
-			    why, NULL, &rlen), rlen));
+			    why, NULL, NULL)));
 		}
 		jrpc_msg_free(&m);
 		return;
@@ -653,7 +652,6 @@ chan_read(struct host *h, struct chan *ch)
 				break;
 			}
 			while ((r = jsonl_next(ch->lines, &line, &len)) != 0) {
-				size_t rl;
 
 				if (r == PROTO_ERR_LINE_TOO_LONG) {
 					char why[128];
@@ -661,7 +659,7 @@ chan_read(struct host *h, struct chan *ch)
 					snprintf(why, sizeof(why), "message too large: over %zu "
 					    "bytes", h->c->max_message);
 					PROTO_IGNORE(sess_reply(ch->s, jrpc_error_text(NULL,
-					    JRPC_INVALID_REQUEST, why, NULL, &rl), rl));
+					    JRPC_INVALID_REQUEST, why, NULL, NULL)));
 					continue;
 				}
 				if (r < 0)
