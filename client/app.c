@@ -1,0 +1,1216 @@
+/*
+ * app.c - codex-connect's front ends and its one poll() loop.
+ *
+ * Every local client (stdin/stdout, a connection on the private unix socket, or
+ * the built-in exec and status drivers) gets its own stream, that is its own
+ * remote session, on the one SSH connection. Messages from the remote go to the
+ * client's bounded output buffer; while it is full the link stops reading that
+ * channel, and the remote journal holds the rest.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+#include <sodium.h>
+
+#include "cxs_config.h"
+#include "client/app.h"
+#include "client/sshconf.h"
+#include "client/ws.h"
+#include "proto/buf.h"
+#include "proto/frame.h"
+#include "proto/jrpc.h"
+#include "proto/jsonl.h"
+
+#define LOCAL_OUT_MAX (32u * 1024 * 1024)
+#define LOCAL_ROOM_MIN (1024u * 1024)
+#define READ_CHUNK (64 * 1024)
+
+enum lc_kind { LC_STDIO, LC_SOCK, LC_EXEC, LC_STATUS };
+enum lc_proto { LP_SNIFF, LP_JSONL, LP_WS };
+
+struct app;
+
+struct lclient {
+	struct lclient *next;
+	struct app *app;
+	enum lc_kind kind;
+	enum lc_proto proto;
+	int in, out;
+	struct ws_http *http;
+	struct ws_dec *wsd;
+	struct jsonl_reader *lines;
+	struct buf *obuf;
+	struct stream *st;
+	int in_eof;
+	int closing;          /* flush obuf, then close */
+	int dead;
+	/* exec driver */
+	int phase;
+	int next_id;
+	char thread_id[128];
+	char turn_id[128];
+	int in_agent_text;
+};
+
+struct app {
+	struct app_opts *o;
+	struct link *link;
+	struct lclient *clients;
+	int lfd;                   /* the unix socket (APP_SOCKET) */
+	char sock_dir[4096];
+	char sock_path[4200];
+	pid_t tui;
+	int exit_code;
+	int done;
+	int interrupts;
+};
+
+static int sigpipe_fds[2] = { -1, -1 };
+static volatile sig_atomic_t got_int, got_term, got_chld;
+
+static void
+on_signal(int sig)
+{
+	int e = errno;
+	char c = (char)sig;
+
+	if (sig == SIGINT)
+		got_int++;
+	else if (sig == SIGCHLD)
+		got_chld = 1;
+	else
+		got_term = 1;
+	if (write(sigpipe_fds[1], &c, 1) < 0) {
+		/* already pending */
+	}
+	errno = e;
+}
+
+static void
+die_usage(void)
+{
+	fprintf(stderr,
+	    "usage: codex-connect [options] HOST                 the Codex TUI on HOST's app server\n"
+	    "       codex-connect [options] HOST --stdio         JSONL on stdin/stdout (for IDEs, SDKs)\n"
+	    "       codex-connect [options] HOST exec [--cwd DIR] [--model M] [--sandbox MODE]\n"
+	    "                     [--approval POLICY] [--json] [--yes] PROMPT\n"
+	    "       codex-connect [options] HOST status [--json]\n"
+	    "       codex-connect --list [--json]\n"
+	    "options: -F ssh_config  -p port  -l user  -i identity  -o Key=Value  -s subsystem\n"
+	    "         -v  -q  --socket PATH  --no-tui  --plain  --no-compress  --backend NAME\n"
+	    "         --ping-interval S  --dead-after S  --give-up S\n");
+}
+
+int
+app_parse(int argc, char **argv, struct app_opts *o, int *done)
+{
+	enum { O_STDIO = 256, O_SOCKET, O_NOTUI, O_PLAIN, O_NOCOMP, O_BACKEND, O_LIST,
+	    O_JSON, O_YES, O_CWD, O_MODEL, O_SANDBOX, O_APPROVAL, O_PING, O_DEAD,
+	    O_GIVEUP, O_VERSION, O_HELP };
+	static const struct option lo[] = {
+		{ "stdio", no_argument, NULL, O_STDIO },
+		{ "socket", required_argument, NULL, O_SOCKET },
+		{ "no-tui", no_argument, NULL, O_NOTUI },
+		{ "plain", no_argument, NULL, O_PLAIN },
+		{ "no-compress", no_argument, NULL, O_NOCOMP },
+		{ "backend", required_argument, NULL, O_BACKEND },
+		{ "list", no_argument, NULL, O_LIST },
+		{ "json", no_argument, NULL, O_JSON },
+		{ "yes", no_argument, NULL, O_YES },
+		{ "cwd", required_argument, NULL, O_CWD },
+		{ "model", required_argument, NULL, O_MODEL },
+		{ "sandbox", required_argument, NULL, O_SANDBOX },
+		{ "approval", required_argument, NULL, O_APPROVAL },
+		{ "ping-interval", required_argument, NULL, O_PING },
+		{ "dead-after", required_argument, NULL, O_DEAD },
+		{ "give-up", required_argument, NULL, O_GIVEUP },
+		{ "version", no_argument, NULL, O_VERSION },
+		{ "help", no_argument, NULL, O_HELP },
+		{ NULL, 0, NULL, 0 }
+	};
+	static const char *ids[16], *oopts[64];
+	struct sshconn_opts *so = &o->link.ssh;
+	char err[300];
+	int c, list = 0;
+
+	*done = 0;
+	memset(o, 0, sizeof(*o));
+	o->link.compress = 1;
+	o->link.subsystem = "codex";
+	while ((c = getopt_long(argc, argv, "F:p:l:i:o:s:vqh", lo, NULL)) != -1) {
+		switch (c) {
+		case 'F': so->config_file = optarg; break;
+		case 'p': so->port = atoi(optarg); break;
+		case 'l': so->user = optarg; break;
+		case 'i':
+			if (so->nidentities < 16)
+				ids[so->nidentities++] = optarg;
+			so->identities = ids;
+			break;
+		case 'o':
+			if (sshconn_check_option(optarg, err, sizeof(err)) != 0) {
+				fprintf(stderr, "codex-connect: %s\n", err);
+				*done = 1;
+				return 2;
+			}
+			if (so->noptions < 64)
+				oopts[so->noptions++] = optarg;
+			so->options = oopts;
+			break;
+		case 's': o->link.subsystem = optarg; break;
+		case 'v': so->verbose++; break;
+		case 'q': o->link.quiet = 1; break;
+		case O_STDIO: o->mode = APP_STDIO; break;
+		case O_SOCKET: o->socket_path = optarg; break;
+		case O_NOTUI: o->no_tui = 1; break;
+		case O_PLAIN: o->link.plain = 1; break;
+		case O_NOCOMP: o->link.compress = 0; break;
+		case O_BACKEND: o->link.backend = optarg; break;
+		case O_LIST: list = 1; break;
+		case O_JSON: o->json = 1; break;
+		case O_YES: o->yes = 1; break;
+		case O_CWD: o->cwd = optarg; break;
+		case O_MODEL: o->model = optarg; break;
+		case O_SANDBOX: o->sandbox = optarg; break;
+		case O_APPROVAL: o->approval = optarg; break;
+		case O_PING: o->link.ping_interval_ms = (int)(atof(optarg) * 1000); break;
+		case O_DEAD: o->link.dead_after_ms = (int)(atof(optarg) * 1000); break;
+		case O_GIVEUP: o->link.give_up_ms = (int)(atof(optarg) * 1000); break;
+		case O_VERSION:
+			printf("codex-connect %s\n", PACKAGE_VERSION);
+			*done = 1;
+			return 0;
+		case 'h':
+		case O_HELP:
+			die_usage();
+			*done = 1;
+			return 0;
+		default:
+			die_usage();
+			*done = 1;
+			return 2;
+		}
+	}
+	if (list) {
+		o->mode = APP_LIST;
+		return 0;
+	}
+	if (optind >= argc) {
+		die_usage();
+		*done = 1;
+		return 2;
+	}
+	so->host = argv[optind++];
+	if (optind < argc) {
+		const char *cmd = argv[optind++];
+
+		if (strcmp(cmd, "exec") == 0) {
+			o->mode = APP_EXEC;
+			if (optind >= argc) {
+				fprintf(stderr, "codex-connect: exec needs a PROMPT\n");
+				*done = 1;
+				return 2;
+			}
+			o->prompt = argv[optind++];
+		} else if (strcmp(cmd, "status") == 0) {
+			o->mode = APP_STATUS;
+		} else {
+			fprintf(stderr, "codex-connect: unknown command \"%s\" (exec, status)\n",
+			    cmd);
+			*done = 1;
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "codex-connect: unexpected argument \"%s\"\n", argv[optind]);
+		*done = 1;
+		return 2;
+	}
+	return 0;
+}
+
+/* ---- local clients ------------------------------------------------------ */
+
+static void exec_on_message(struct lclient *c, const uint8_t *msg, size_t len);
+
+static size_t
+lc_room(void *ctx)
+{
+	struct lclient *c = ctx;
+	size_t used = buf_len(c->obuf);
+
+	if (c->kind == LC_EXEC || c->kind == LC_STATUS)
+		return READ_CHUNK;
+	return used >= LOCAL_OUT_MAX - LOCAL_ROOM_MIN ? 0 : LOCAL_OUT_MAX - LOCAL_ROOM_MIN - used;
+}
+
+static void
+lc_deliver(struct lclient *c, const uint8_t *msg, size_t len)
+{
+	int r;
+
+	if (c->proto == LP_WS)
+		r = ws_enc_text(c->obuf, msg, len, 0);
+	else {
+		r = buf_put(c->obuf, msg, len);
+		if (r == 0)
+			r = buf_put(c->obuf, "\n", 1);
+	}
+	if (r != 0) {
+		fprintf(stderr, "codex-connect: local client too slow; dropping it\n");
+		c->dead = 1;
+	}
+}
+
+static void
+lc_message(void *ctx, const uint8_t *msg, size_t len)
+{
+	struct lclient *c = ctx;
+
+	if (c->dead)
+		return;
+	if (c->kind == LC_EXEC || c->kind == LC_STATUS) {
+		exec_on_message(c, msg, len);
+		return;
+	}
+	lc_deliver(c, msg, len);
+}
+
+static void
+lc_ended(void *ctx, unsigned code, const char *reason)
+{
+	struct lclient *c = ctx;
+	struct app *a = c->app;
+
+	c->st = NULL;
+	if (code != FRAME_CODE_NORMAL && reason != NULL && reason[0] != '\0')
+		fprintf(stderr, "codex-connect: remote session ended: %s\n", reason);
+	if (c->kind == LC_STDIO || c->kind == LC_EXEC || c->kind == LC_STATUS) {
+		if (code != FRAME_CODE_NORMAL && a->exit_code == 0)
+			a->exit_code = 1;
+		if (c->kind != LC_STDIO || code != FRAME_CODE_NORMAL || c->in_eof)
+			a->done = 1;
+	}
+	if (c->proto == LP_WS)
+		PROTO_IGNORE(ws_enc_close(c->obuf, code == FRAME_CODE_NORMAL ?
+		    WS_CLOSE_NORMAL : WS_CLOSE_INTERNAL, reason));
+	c->closing = 1;
+}
+
+static const struct stream_ops lc_ops = { lc_message, lc_ended, lc_room };
+
+static struct lclient *
+lc_new(struct app *a, enum lc_kind kind, int in, int out)
+{
+	struct lclient *c = calloc(1, sizeof(*c));
+	char err[600];
+
+	if (c == NULL)
+		return NULL;
+	c->app = a;
+	c->kind = kind;
+	c->in = in;
+	c->out = out;
+	c->proto = kind == LC_SOCK ? LP_SNIFF : LP_JSONL;
+	c->obuf = buf_new(LOCAL_OUT_MAX);
+	c->lines = jsonl_new(FRAME_DEFAULT_MAX_MESSAGE);
+	if (c->obuf == NULL || c->lines == NULL)
+		goto fail;
+	c->st = link_stream(a->link, &lc_ops, c, err, sizeof(err));
+	if (c->st == NULL) {
+		fprintf(stderr, "codex-connect: %s\n", err);
+		goto fail;
+	}
+	if (in >= 0)
+		fcntl(in, F_SETFL, fcntl(in, F_GETFL) | O_NONBLOCK);
+	if (out >= 0 && out != in)
+		fcntl(out, F_SETFL, fcntl(out, F_GETFL) | O_NONBLOCK);
+	c->next = a->clients;
+	a->clients = c;
+	return c;
+fail:
+	buf_free(c->obuf);
+	jsonl_free(c->lines);
+	free(c);
+	return NULL;
+}
+
+static void
+lc_free(struct lclient *c)
+{
+	if (c->st != NULL)
+		stream_abandon(c->st);
+	if (c->kind == LC_SOCK) {
+		if (c->in >= 0)
+			close(c->in);
+	}
+	buf_free(c->obuf);
+	jsonl_free(c->lines);
+	ws_http_free(c->http);
+	ws_dec_free(c->wsd);
+	free(c);
+}
+
+/* One message from a local client: checked, then sent to the remote session. */
+static void
+lc_from_local(struct lclient *c, const char *msg, size_t len)
+{
+	struct jrpc_msg m;
+	struct jrpc_reject rej;
+	int r;
+
+	memset(&m, 0, sizeof(m));
+	memset(&rej, 0, sizeof(rej));
+	r = jrpc_parse(msg, len, &m, &rej);
+	if (r == PROTO_ERR_JSON) {
+		char why[200], *t;
+
+		snprintf(why, sizeof(why), "Parse error: %s", rej.message);
+		t = jrpc_error_text(NULL, JRPC_PARSE_ERROR, why, NULL, NULL);
+		if (t != NULL) {
+			lc_deliver(c, (const uint8_t *)t, strlen(t));
+			free(t);
+		}
+		cJSON_Delete(rej.id);
+		return;
+	}
+	cJSON_Delete(rej.id);
+	jrpc_msg_free(&m);
+	if (c->st != NULL && stream_send(c->st, msg, len) != 0)
+		fprintf(stderr, "codex-connect: cannot queue a message\n");
+}
+
+static void
+lc_read(struct lclient *c)
+{
+	uint8_t buf[READ_CHUNK];
+	const char *line;
+	size_t len, used;
+	ssize_t n;
+	int r;
+	struct ws_event ev;
+
+	n = read(c->in, buf, sizeof(buf));
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		c->in_eof = 1;
+		if (c->proto == LP_JSONL && jsonl_finish(c->lines, &line, &len) == 1)
+			lc_from_local(c, line, len);
+		/* The local client is done: end its remote session. */
+		if (c->st != NULL)
+			stream_close(c->st);
+		else
+			c->closing = 1;
+		return;
+	}
+	if (c->proto == LP_SNIFF) {
+		switch (ws_sniff(buf, (size_t)n)) {
+		case WS_KIND_HTTP:
+			c->proto = LP_WS;
+			c->http = ws_http_new(0);
+			c->wsd = ws_dec_new(0);
+			if (c->http == NULL || c->wsd == NULL) {
+				c->dead = 1;
+				return;
+			}
+			break;
+		case WS_KIND_JSONL:
+			c->proto = LP_JSONL;
+			break;
+		case WS_KIND_MORE:
+		case WS_KIND_OTHER:
+			c->dead = 1;
+			return;
+		}
+	}
+	if (c->proto == LP_JSONL) {
+		if (jsonl_feed(c->lines, buf, (size_t)n) != 0) {
+			c->dead = 1;
+			return;
+		}
+		while ((r = jsonl_next(c->lines, &line, &len)) != 0) {
+			if (r < 0) {
+				char *t = jrpc_error_text(NULL, JRPC_INVALID_REQUEST,
+				    "message too large", NULL, NULL);
+
+				if (t != NULL) {
+					lc_deliver(c, (const uint8_t *)t, strlen(t));
+					free(t);
+				}
+				continue;
+			}
+			lc_from_local(c, line, len);
+		}
+		return;
+	}
+	/* WebSocket */
+	used = 0;
+	if (ws_http_status(c->http) != 101) {
+		r = ws_http_feed(c->http, buf, (size_t)n, &used);
+		if (r == 0)
+			return;
+		PROTO_IGNORE(ws_http_response(c->http, c->obuf));
+		if (r < 0) {
+			c->closing = 1;
+			return;
+		}
+	}
+	if ((size_t)n > used && ws_dec_feed(c->wsd, buf + used, (size_t)n - used) != 0) {
+		c->dead = 1;
+		return;
+	}
+	while ((r = ws_dec_next(c->wsd, &ev)) == 1) {
+		switch (ev.type) {
+		case WS_EV_TEXT:
+			lc_from_local(c, (const char *)ev.data, ev.len);
+			break;
+		case WS_EV_PING:
+			PROTO_IGNORE(ws_enc_pong(c->obuf, ev.data, ev.len));
+			break;
+		case WS_EV_CLOSE:
+			PROTO_IGNORE(ws_close_reply(&ev, c->obuf));
+			c->in_eof = 1;
+			if (c->st != NULL)
+				stream_close(c->st);
+			c->closing = 1;
+			return;
+		default:
+			break;
+		}
+	}
+	if (r < 0) {
+		PROTO_IGNORE(ws_dec_close_frame(c->wsd, c->obuf));
+		c->closing = 1;
+	}
+}
+
+static void
+lc_write(struct lclient *c)
+{
+	ssize_t n;
+
+	while (buf_len(c->obuf) > 0 && c->out >= 0) {
+		n = write(c->out, buf_ptr(c->obuf), buf_len(c->obuf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			buf_reset(c->obuf);
+			c->dead = 1;
+			return;
+		}
+		buf_consume(c->obuf, (size_t)n);
+	}
+}
+
+/* ---- exec and status drivers -------------------------------------------- */
+
+static void
+exec_send(struct lclient *c, cJSON *msg)
+{
+	char *t = cJSON_PrintUnformatted(msg);
+
+	if (t != NULL && c->st != NULL && stream_send(c->st, t, strlen(t)) != 0)
+		fprintf(stderr, "codex-connect: cannot queue a message\n");
+	free(t);
+	cJSON_Delete(msg);
+}
+
+static cJSON *
+exec_request(struct lclient *c, const char *method, cJSON **params)
+{
+	cJSON *m = cJSON_CreateObject();
+
+	cJSON_AddNumberToObject(m, "id", ++c->next_id);
+	cJSON_AddStringToObject(m, "method", method);
+	*params = cJSON_AddObjectToObject(m, "params");
+	return m;
+}
+
+/* Asks on the terminal; returns 'y', 'a' (always) or 'n'. */
+static int
+ask_tty(const char *question)
+{
+	char ans[64] = "";
+	int fd = open("/dev/tty", O_RDWR | O_NOCTTY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	dprintf(fd, "%s [y/N/a=always] ", question);
+	n = read(fd, ans, sizeof(ans) - 1);
+	close(fd);
+	if (n <= 0)
+		return 'n';
+	if (ans[0] == 'y' || ans[0] == 'Y')
+		return 'y';
+	if (ans[0] == 'a' || ans[0] == 'A')
+		return 'a';
+	return 'n';
+}
+
+static void
+exec_approval(struct lclient *c, cJSON *m, const char *method)
+{
+	cJSON *params = cJSON_GetObjectItem(m, "params");
+	cJSON *id = cJSON_GetObjectItem(m, "id");
+	const char *cmd = cJSON_GetStringValue(cJSON_GetObjectItem(params, "command"));
+	const char *reason = cJSON_GetStringValue(cJSON_GetObjectItem(params, "reason"));
+	const char *decision;
+	char q[1200];
+	cJSON *reply, *res;
+	int a;
+
+	if (cmd != NULL)
+		snprintf(q, sizeof(q), "codex wants to run `%s`%s%s. Allow?", cmd,
+		    reason ? " — " : "", reason ? reason : "");
+	else
+		snprintf(q, sizeof(q), "codex asks for approval (%s)%s%s. Allow?", method,
+		    reason ? ": " : "", reason ? reason : "");
+	if (c->app->o->yes) {
+		fprintf(stderr, "codex-connect: %s yes (--yes)\n", q);
+		a = 'y';
+	} else {
+		if (c->in_agent_text) {
+			fputc('\n', stdout);
+			fflush(stdout);
+			c->in_agent_text = 0;
+		}
+		a = ask_tty(q);
+		link_touch(c->app->link);
+		if (a < 0) {
+			fprintf(stderr, "codex-connect: %s no (no terminal; use --yes to "
+			    "approve)\n", q);
+			a = 'n';
+		}
+	}
+	decision = a == 'y' ? "accept" : a == 'a' ? "acceptForSession" : "decline";
+	reply = cJSON_CreateObject();
+	cJSON_AddItemToObject(reply, "id", cJSON_Duplicate(id, 1));
+	res = cJSON_AddObjectToObject(reply, "result");
+	cJSON_AddStringToObject(res, "decision", decision);
+	exec_send(c, reply);
+}
+
+static void
+exec_start(struct lclient *c)
+{
+	cJSON *p, *m, *ci;
+
+	m = exec_request(c, "initialize", &p);
+	ci = cJSON_AddObjectToObject(p, "clientInfo");
+	cJSON_AddStringToObject(ci, "name", "codex-connect");
+	cJSON_AddStringToObject(ci, "title", "codex-connect exec");
+	cJSON_AddStringToObject(ci, "version", PACKAGE_VERSION);
+	exec_send(c, m);
+}
+
+static void
+exec_on_message(struct lclient *c, const uint8_t *msg, size_t len)
+{
+	struct app_opts *o = c->app->o;
+	cJSON *m = cJSON_ParseWithLength((const char *)msg, len), *p, *r, *id;
+	const char *method;
+
+	if (m == NULL)
+		return;
+	method = cJSON_GetStringValue(cJSON_GetObjectItem(m, "method"));
+	id = cJSON_GetObjectItem(m, "id");
+	p = cJSON_GetObjectItem(m, "params");
+	if (method == NULL && id != NULL) {
+		cJSON *err = cJSON_GetObjectItem(m, "error");
+
+		if (err != NULL) {
+			fprintf(stderr, "codex-connect: %s failed: %s\n",
+			    c->phase == 0 ? "initialize" : c->phase == 1 ? "thread/start" :
+			    c->phase == 2 ? "turn/start" : "request",
+			    cJSON_GetStringValue(cJSON_GetObjectItem(err, "message")));
+			c->app->exit_code = 1;
+			c->app->done = 1;
+			goto out;
+		}
+		r = cJSON_GetObjectItem(m, "result");
+		if (c->kind == LC_STATUS && c->phase == 0) {
+			cJSON *sm, *sp;
+
+			exec_send(c, cJSON_Parse("{\"method\":\"initialized\"}"));
+			sm = exec_request(c, "codex-ssh/status", &sp);
+			exec_send(c, sm);
+			c->phase = 10;
+		} else if (c->kind == LC_STATUS) {
+			char *t = cJSON_Print(r);
+
+			if (o->json) {
+				free(t);
+				t = cJSON_PrintUnformatted(r);
+				printf("%s\n", t ? t : "null");
+			} else {
+				cJSON *s;
+
+				printf("%s: session host pid %d, up %d s\n",
+				    link_target(c->app->link),
+				    cJSON_GetObjectItem(r, "host_pid") ?
+				    cJSON_GetObjectItem(r, "host_pid")->valueint : 0,
+				    cJSON_GetObjectItem(r, "host_uptime_s") ?
+				    cJSON_GetObjectItem(r, "host_uptime_s")->valueint : 0);
+				printf("%4s  %-12s %8s  %-9s %8s %12s %12s\n", "ID", "BACKEND",
+				    "PID", "STATE", "UP(s)", "BYTES IN", "BYTES OUT");
+				cJSON_ArrayForEach(s, cJSON_GetObjectItem(r, "sessions")) {
+					cJSON *pid = cJSON_GetObjectItem(s, "pid");
+
+					printf("%4d  %-12s %8d  %-9s %8.0f %12.0f %12.0f\n",
+					    cJSON_GetObjectItem(s, "id")->valueint,
+					    cJSON_GetStringValue(cJSON_GetObjectItem(s, "backend")),
+					    cJSON_IsNumber(pid) ? pid->valueint : 0,
+					    cJSON_GetStringValue(cJSON_GetObjectItem(s, "state")),
+					    cJSON_GetNumberValue(cJSON_GetObjectItem(s, "uptime_s")),
+					    cJSON_GetNumberValue(cJSON_GetObjectItem(s, "bytes_in")),
+					    cJSON_GetNumberValue(cJSON_GetObjectItem(s, "bytes_out")));
+				}
+			}
+			free(t);
+			c->app->done = 1;
+			if (c->st != NULL)
+				stream_close(c->st);
+		} else if (c->phase == 0) {
+			cJSON *tm, *tp;
+
+			exec_send(c, cJSON_Parse("{\"method\":\"initialized\"}"));
+			tm = exec_request(c, "thread/start", &tp);
+			if (o->cwd) cJSON_AddStringToObject(tp, "cwd", o->cwd);
+			if (o->model) cJSON_AddStringToObject(tp, "model", o->model);
+			if (o->sandbox) cJSON_AddStringToObject(tp, "sandbox", o->sandbox);
+			if (o->approval) cJSON_AddStringToObject(tp, "approvalPolicy", o->approval);
+			exec_send(c, tm);
+			c->phase = 1;
+		} else if (c->phase == 1) {
+			cJSON *tm, *tp, *in, *item;
+			const char *tid = cJSON_GetStringValue(cJSON_GetObjectItem(
+			    cJSON_GetObjectItem(r, "thread"), "id"));
+
+			snprintf(c->thread_id, sizeof(c->thread_id), "%s", tid ? tid : "");
+			tm = exec_request(c, "turn/start", &tp);
+			cJSON_AddStringToObject(tp, "threadId", c->thread_id);
+			in = cJSON_AddArrayToObject(tp, "input");
+			item = cJSON_CreateObject();
+			cJSON_AddStringToObject(item, "type", "text");
+			cJSON_AddStringToObject(item, "text", o->prompt);
+			cJSON_AddItemToArray(in, item);
+			if (o->cwd) cJSON_AddStringToObject(tp, "cwd", o->cwd);
+			if (o->model) cJSON_AddStringToObject(tp, "model", o->model);
+			if (o->approval) cJSON_AddStringToObject(tp, "approvalPolicy", o->approval);
+			exec_send(c, tm);
+			c->phase = 2;
+		} else if (c->phase == 2) {
+			const char *tid = cJSON_GetStringValue(cJSON_GetObjectItem(
+			    cJSON_GetObjectItem(r, "turn"), "id"));
+
+			snprintf(c->turn_id, sizeof(c->turn_id), "%s", tid ? tid : "");
+			c->phase = 3;
+		}
+		goto out;
+	}
+	if (method == NULL)
+		goto out;
+	if (id != NULL) {
+		/* A request from the server: approvals and questions. */
+		if (strstr(method, "requestApproval") != NULL ||
+		    strcmp(method, "item/tool/requestUserInput") == 0)
+			exec_approval(c, m, method);
+		else {
+			cJSON *reply = cJSON_CreateObject(), *e;
+
+			cJSON_AddItemToObject(reply, "id", cJSON_Duplicate(id, 1));
+			e = cJSON_AddObjectToObject(reply, "error");
+			cJSON_AddNumberToObject(e, "code", JRPC_METHOD_NOT_FOUND);
+			cJSON_AddStringToObject(e, "message", "not supported by codex-connect exec");
+			exec_send(c, reply);
+		}
+		goto out;
+	}
+	if (o->json) {
+		fwrite(msg, 1, len, stdout);
+		fputc('\n', stdout);
+	} else if (strcmp(method, "item/agentMessage/delta") == 0) {
+		const char *d = cJSON_GetStringValue(cJSON_GetObjectItem(p, "delta"));
+
+		if (d != NULL) {
+			fputs(d, stdout);
+			c->in_agent_text = 1;
+		}
+	} else if (strcmp(method, "item/started") == 0) {
+		cJSON *item = cJSON_GetObjectItem(p, "item");
+		const char *type = cJSON_GetStringValue(cJSON_GetObjectItem(item, "type"));
+
+		if (type != NULL && strcmp(type, "commandExecution") == 0) {
+			if (c->in_agent_text) {
+				fputc('\n', stdout);
+				c->in_agent_text = 0;
+			}
+			fprintf(stderr, "$ %s\n", cJSON_GetStringValue(
+			    cJSON_GetObjectItem(item, "command")) ?: "?");
+		}
+	} else if (strcmp(method, "item/commandExecution/outputDelta") == 0) {
+		const char *d = cJSON_GetStringValue(cJSON_GetObjectItem(p, "delta"));
+
+		if (d != NULL)
+			fputs(d, stderr);
+	} else if (strcmp(method, "item/completed") == 0) {
+		if (c->in_agent_text) {
+			fputc('\n', stdout);
+			c->in_agent_text = 0;
+		}
+	} else if (strcmp(method, "error") == 0) {
+		cJSON *e = cJSON_GetObjectItem(p, "error");
+
+		fprintf(stderr, "codex-connect: error: %s\n",
+		    cJSON_GetStringValue(cJSON_GetObjectItem(e, "message")) ?: "(unknown)");
+	}
+	if (strcmp(method, "turn/completed") == 0) {
+		cJSON *turn = cJSON_GetObjectItem(p, "turn");
+		const char *st = cJSON_GetStringValue(cJSON_GetObjectItem(turn, "status"));
+
+		if (c->in_agent_text && !o->json)
+			fputc('\n', stdout);
+		if (st == NULL || strcmp(st, "completed") != 0) {
+			cJSON *e = cJSON_GetObjectItem(turn, "error");
+
+			fprintf(stderr, "codex-connect: turn %s%s%s\n", st ? st : "ended",
+			    e && cJSON_GetStringValue(cJSON_GetObjectItem(e, "message")) ?
+			    ": " : "", e && cJSON_GetStringValue(cJSON_GetObjectItem(e,
+			    "message")) ? cJSON_GetStringValue(cJSON_GetObjectItem(e,
+			    "message")) : "");
+			c->app->exit_code = st && strcmp(st, "interrupted") == 0 ? 130 : 1;
+		}
+		c->app->done = 1;
+		if (c->st != NULL)
+			stream_close(c->st);
+	}
+	fflush(stdout);
+out:
+	cJSON_Delete(m);
+}
+
+static void
+exec_interrupt(struct lclient *c)
+{
+	cJSON *m, *p;
+
+	if (c->thread_id[0] == '\0' || c->turn_id[0] == '\0')
+		return;
+	fprintf(stderr, "\ncodex-connect: interrupting the turn (Ctrl-C again to quit)\n");
+	m = exec_request(c, "turn/interrupt", &p);
+	cJSON_AddStringToObject(p, "threadId", c->thread_id);
+	cJSON_AddStringToObject(p, "turnId", c->turn_id);
+	exec_send(c, m);
+}
+
+/* ---- the unix socket and the TUI ---------------------------------------- */
+
+static int
+sock_listen(struct app *a)
+{
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	struct sockaddr_un sun;
+	struct stat st;
+	mode_t old;
+	int fd;
+
+	if (a->o->socket_path != NULL) {
+		const char *slash = strrchr(a->o->socket_path, '/');
+
+		snprintf(a->sock_path, sizeof(a->sock_path), "%s", a->o->socket_path);
+		if (slash != NULL)
+			snprintf(a->sock_dir, sizeof(a->sock_dir), "%.*s",
+			    (int)(slash - a->o->socket_path), a->o->socket_path);
+		else
+			snprintf(a->sock_dir, sizeof(a->sock_dir), ".");
+	} else {
+		if (xdg != NULL && xdg[0] == '/' && stat(xdg, &st) == 0 &&
+		    st.st_uid == getuid())
+			snprintf(a->sock_dir, sizeof(a->sock_dir), "%s/codex-connect", xdg);
+		else
+			snprintf(a->sock_dir, sizeof(a->sock_dir), "/tmp/codex-connect-%lu",
+			    (unsigned long)getuid());
+		snprintf(a->sock_path, sizeof(a->sock_path), "%s/%ld.sock", a->sock_dir,
+		    (long)getpid());
+	}
+	if (mkdir(a->sock_dir, 0700) != 0 && errno != EEXIST) {
+		fprintf(stderr, "codex-connect: cannot create %s: %s\n", a->sock_dir,
+		    strerror(errno));
+		return -1;
+	}
+	if (lstat(a->sock_dir, &st) != 0 || !S_ISDIR(st.st_mode) ||
+	    st.st_uid != getuid() || (st.st_mode & 077) != 0) {
+		fprintf(stderr, "codex-connect: %s must be a directory owned by you with "
+		    "mode 0700; refusing to put the socket there\n", a->sock_dir);
+		return -1;
+	}
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(a->sock_path) >= sizeof(sun.sun_path)) {
+		fprintf(stderr, "codex-connect: socket path too long: %s\n", a->sock_path);
+		return -1;
+	}
+	memcpy(sun.sun_path, a->sock_path, strlen(a->sock_path) + 1);
+	(void)unlink(a->sock_path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -1;
+	old = umask(0177);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 || listen(fd, 16) != 0) {
+		umask(old);
+		fprintf(stderr, "codex-connect: %s: %s\n", a->sock_path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	umask(old);
+	return fd;
+}
+
+static void
+sock_accept(struct app *a)
+{
+	struct ucred cred;
+	socklen_t cl = sizeof(cred);
+	int fd;
+
+	while ((fd = accept4(a->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) != 0 ||
+		    cred.uid != getuid()) {
+			close(fd);
+			continue;
+		}
+		if (lc_new(a, LC_SOCK, fd, fd) == NULL)
+			close(fd);
+	}
+}
+
+/* The real Codex CLI: $CODEX_CLI, else `codex` on PATH that is not our wrapper. */
+static const char *
+find_codex(struct app *a)
+{
+	static char path[4096];
+	const char *env = getenv("CODEX_CLI"), *p;
+	char *dirs, *d, *save = NULL;
+
+	if (a->o->codex_cli != NULL)
+		return a->o->codex_cli;
+	if (env != NULL && *env != '\0')
+		return env;
+	if ((p = getenv("PATH")) == NULL || (dirs = strdup(p)) == NULL)
+		return NULL;
+	for (d = strtok_r(dirs, ":", &save); d != NULL; d = strtok_r(NULL, ":", &save)) {
+		FILE *f;
+		char head[256] = "";
+
+		snprintf(path, sizeof(path), "%s/codex", d);
+		if (access(path, X_OK) != 0)
+			continue;
+		/* Skip our own `codex` wrapper (a script that names codex-connect). */
+		if ((f = fopen(path, "r")) != NULL) {
+			size_t n = fread(head, 1, sizeof(head) - 1, f);
+
+			head[n] = '\0';
+			fclose(f);
+			if (strstr(head, "codex-ssh wrapper") != NULL)
+				continue;
+		}
+		free(dirs);
+		return path;
+	}
+	free(dirs);
+	return NULL;
+}
+
+static void
+start_tui(struct app *a)
+{
+	const char *codex = a->o->no_tui ? NULL : find_codex(a);
+	char url[4300];
+
+	snprintf(url, sizeof(url), "unix://%s", a->sock_path);
+	if (codex == NULL) {
+		fprintf(stderr, "codex-connect: serving %s's app server on %s\n"
+		    "  attach the Codex TUI with:  codex --remote %s\n"
+		    "  or any JSON-RPC client:     socat - UNIX-CONNECT:%s\n"
+		    "  Ctrl-C to stop.\n", link_target(a->link), a->sock_path, url,
+		    a->sock_path);
+		return;
+	}
+	if ((a->tui = fork()) == 0) {
+		signal(SIGINT, SIG_DFL);
+		signal(SIGPIPE, SIG_DFL);
+		execl(codex, "codex", "--remote", url, (char *)NULL);
+		fprintf(stderr, "codex-connect: cannot run %s: %s\n", codex, strerror(errno));
+		_exit(127);
+	}
+	/* The TUI owns the terminal now; Ctrl-C is its business. */
+	signal(SIGINT, SIG_IGN);
+}
+
+/* ---- --list ------------------------------------------------------------- */
+
+static int
+do_list(struct app_opts *o)
+{
+	struct sshconf_opts so;
+	struct sshconf *cfg;
+	struct sshconf_host *hosts = NULL;
+	size_t n = 0, i;
+	char user_file[4096];
+	const char *home = getenv("HOME");
+	int r;
+
+	memset(&so, 0, sizeof(so));
+	if (o->link.ssh.config_file != NULL)
+		so.user_file = o->link.ssh.config_file;
+	else {
+		snprintf(user_file, sizeof(user_file), "%s/.ssh/config", home ? home : "");
+		so.user_file = user_file;
+		so.system_file = "/etc/ssh/ssh_config";
+	}
+	if (sshconf_load(&so, &cfg) != 0) {
+		fprintf(stderr, "codex-connect: cannot read ssh_config\n");
+		return 1;
+	}
+	for (i = 0; i < sshconf_nwarnings(cfg); i++)
+		fprintf(stderr, "codex-connect: %s\n", sshconf_warning(cfg, i));
+	if (o->json) {
+		struct cJSON *arr;
+		char *t;
+
+		if (sshconf_list_json(cfg, &arr) != 0) {
+			sshconf_free(cfg);
+			return 1;
+		}
+		t = cJSON_Print(arr);
+		printf("%s\n", t ? t : "[]");
+		free(t);
+		cJSON_Delete(arr);
+		sshconf_free(cfg);
+		return 0;
+	}
+	r = sshconf_list(cfg, &hosts, &n);
+	if (r != 0) {
+		sshconf_free(cfg);
+		return 1;
+	}
+	for (i = 0; i < n; i++)
+		printf("%-24s %s@%s:%d%s%s\n", hosts[i].alias, hosts[i].user,
+		    hosts[i].hostname, hosts[i].port, hosts[i].proxyjump ? " via " : "",
+		    hosts[i].proxyjump ? hosts[i].proxyjump : "");
+	if (n == 0)
+		fprintf(stderr, "codex-connect: no host aliases in ssh_config\n");
+	sshconf_hosts_free(hosts, n);
+	sshconf_free(cfg);
+	return 0;
+}
+
+/* ---- the loop ------------------------------------------------------------ */
+
+int
+app_run(struct app_opts *o)
+{
+	struct app a;
+	struct lclient *c, **cp;
+	struct pollfd *pf = NULL;
+	size_t cap = 0, n, i;
+	struct sigaction sa;
+	char err[1024];
+	int have_link_fd;
+	int64_t drain_until = 0;
+
+	if (o->mode == APP_LIST)
+		return do_list(o);
+	memset(&a, 0, sizeof(a));
+	a.o = o;
+	a.lfd = -1;
+	if (sodium_init() < 0)
+		return 1;
+	if (pipe2(sigpipe_fds, O_CLOEXEC | O_NONBLOCK) != 0)
+		return 1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGCHLD, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (o->mode == APP_EXEC || o->mode == APP_STATUS)
+		o->link.quiet = o->link.quiet || 0;
+	a.link = link_open(&o->link, err, sizeof(err));
+	if (a.link == NULL) {
+		fprintf(stderr, "codex-connect: %s\n", err);
+		return 255;
+	}
+	switch (o->mode) {
+	case APP_STDIO:
+		if (lc_new(&a, LC_STDIO, 0, 1) == NULL)
+			a.exit_code = 1, a.done = 1;
+		break;
+	case APP_EXEC:
+	case APP_STATUS:
+		c = lc_new(&a, o->mode == APP_EXEC ? LC_EXEC : LC_STATUS, -1, -1);
+		if (c == NULL)
+			a.exit_code = 1, a.done = 1;
+		else
+			exec_start(c);
+		break;
+	case APP_SOCKET:
+	default:
+		if ((a.lfd = sock_listen(&a)) < 0) {
+			a.exit_code = 1;
+			a.done = 1;
+			break;
+		}
+		start_tui(&a);
+		break;
+	}
+
+	for (;;) {
+		int64_t timeout = link_timeout_ms(a.link);
+		struct timespec ts;
+		int64_t now;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+		if (a.done) {
+			/* Let CLOSE reach the server so it ends the session now. */
+			if (drain_until == 0)
+				drain_until = now + 2000;
+			if (link_nstreams(a.link) == 0 || now >= drain_until)
+				break;
+			if (timeout > 50)
+				timeout = 50;
+		}
+
+		if (got_term)
+			break;
+		if (got_int) {
+			got_int = 0;
+			a.interrupts++;
+			if (a.interrupts > 1 || o->mode != APP_EXEC) {
+				a.exit_code = 130;
+				break;
+			}
+			for (c = a.clients; c != NULL; c = c->next)
+				if (c->kind == LC_EXEC)
+					exec_interrupt(c);
+		}
+		if (got_chld) {
+			int st;
+
+			got_chld = 0;
+			if (a.tui > 0 && waitpid(a.tui, &st, WNOHANG) == a.tui) {
+				a.tui = 0;
+				a.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+				break;
+			}
+		}
+		n = 0;
+		for (c = a.clients; c != NULL; c = c->next)
+			n += 2;
+		if (n + 3 > cap) {
+			cap = (n + 3) * 2;
+			pf = realloc(pf, cap * sizeof(*pf));
+			if (pf == NULL)
+				return 1;
+		}
+		n = 0;
+		have_link_fd = link_pollfd(a.link, &pf[n]);
+		if (!have_link_fd)
+			pf[n] = (struct pollfd){ .fd = -1 };
+		n++;
+		pf[n++] = (struct pollfd){ .fd = sigpipe_fds[0], .events = POLLIN };
+		pf[n++] = (struct pollfd){ .fd = a.lfd, .events = POLLIN };
+		for (c = a.clients; c != NULL; c = c->next) {
+			int rd = c->in >= 0 && !c->in_eof && !c->closing && !c->dead;
+
+			pf[n++] = (struct pollfd){ .fd = rd ? c->in : -1, .events = POLLIN };
+			pf[n++] = (struct pollfd){ .fd = buf_len(c->obuf) > 0 ? c->out : -1,
+			    .events = POLLOUT };
+		}
+		if (poll(pf, n, (int)timeout) < 0 && errno != EINTR)
+			break;
+		if (pf[1].revents) {
+			char buf[64];
+
+			while (read(sigpipe_fds[0], buf, sizeof(buf)) > 0)
+				;
+		}
+		if (pf[2].revents)
+			sock_accept(&a);
+		i = 3;
+		for (c = a.clients; c != NULL; c = c->next) {
+			if (i + 1 >= n)
+				break;
+			if (pf[i].revents && !c->dead)
+				lc_read(c);
+			i += 2;
+		}
+		link_run(a.link, have_link_fd ? &pf[0] : NULL);
+		for (c = a.clients; c != NULL; c = c->next)
+			if (!c->dead)
+				lc_write(c);
+		cp = &a.clients;
+		while ((c = *cp) != NULL) {
+			if (c->dead || (c->closing && buf_len(c->obuf) == 0 &&
+			    (c->st == NULL || c->kind == LC_SOCK))) {
+				*cp = c->next;
+				if (c->kind == LC_STDIO && !a.done && c->st == NULL)
+					a.done = 1;
+				lc_free(c);
+				continue;
+			}
+			cp = &c->next;
+		}
+		{
+			const char *why;
+
+			if (link_failed(a.link, &why)) {
+				fprintf(stderr, "codex-connect: %s\n", why);
+				a.exit_code = 255;
+				break;
+			}
+		}
+	}
+	/* Flush what the local clients still have (stdout of --stdio above all). */
+	for (c = a.clients; c != NULL; c = c->next) {
+		if (c->out >= 0)
+			fcntl(c->out, F_SETFL, fcntl(c->out, F_GETFL) & ~O_NONBLOCK);
+		lc_write(c);
+	}
+	while ((c = a.clients) != NULL) {
+		a.clients = c->next;
+		lc_free(c);
+	}
+	if (a.tui > 0) {
+		kill(a.tui, SIGTERM);
+		waitpid(a.tui, NULL, 0);
+	}
+	if (a.lfd >= 0) {
+		close(a.lfd);
+		(void)unlink(a.sock_path);
+	}
+	link_free(a.link);
+	free(pf);
+	return a.exit_code;
+}

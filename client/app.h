@@ -1,0 +1,39 @@
+/*
+ * app.h - codex-connect's program: its options and the local front ends that sit
+ * on a link (link.h): --stdio, the unix socket (WebSocket or JSONL) with the Codex
+ * TUI on it, `exec`, `status` and `--list`.
+ */
+#ifndef CXS_CLIENT_APP_H
+#define CXS_CLIENT_APP_H
+
+#include <stddef.h>
+#include "client/link.h"
+
+enum app_mode {
+	APP_SOCKET = 0,   /* default: unix socket, then the Codex TUI on it */
+	APP_STDIO,        /* JSONL on stdin/stdout */
+	APP_EXEC,         /* one turn from the command line */
+	APP_STATUS,       /* codex-ssh/status */
+	APP_LIST          /* ssh_config aliases */
+};
+
+struct app_opts {
+	enum app_mode mode;
+	struct link_opts link;
+	const char *socket_path;   /* --socket */
+	int no_tui;
+	int json;                  /* --json for exec, status and --list */
+	int yes;                   /* exec: accept approvals without a terminal */
+	const char *prompt;        /* exec */
+	const char *cwd, *model, *sandbox, *approval;
+	const char *codex_cli;     /* the local Codex CLI for the TUI */
+};
+
+/* Runs the program; returns its exit code. */
+int app_run(struct app_opts *o);
+
+/* Parses argv into o (pointers into argv); returns 0, or an exit code to leave
+ * with after printing usage or an error (2) or help/version (0) — *done set. */
+int app_parse(int argc, char **argv, struct app_opts *o, int *done);
+
+#endif

@@ -1,0 +1,615 @@
+/*
+ * link.c - the SSH connection, its streams, keepalive, reconnect and resume.
+ *
+ * libssh runs in non-blocking mode under our poll(): its socket is polled for
+ * input (and for output while libssh holds unsent bytes), ssh_event_dopoll(0)
+ * lets it process packets, and channel data is pulled with
+ * ssh_channel_read_nonblocking() only while the stream's owner has room, so a
+ * slow local client closes the SSH window and the remote journal absorbs the rest.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "client/link.h"
+#include "proto/buf.h"
+#include "proto/jsonl.h"
+#include "proto/tunnel.h"
+
+#define READ_CHUNK (64 * 1024)
+#define OUT_MAX (FRAME_MAX * 4 + 1024 * 1024)
+#define OUT_HIGH (256 * 1024)
+
+struct stream {
+	struct stream *next;
+	struct link *l;
+	const struct stream_ops *ops;
+	void *ctx;
+	ssh_channel ch;
+	struct tunnel *t;           /* framed */
+	struct jsonl_reader *lines; /* plain: from the remote */
+	struct buf *out;            /* bytes for the channel */
+	int64_t last_rx_ms;
+	int64_t last_ping_ms;
+	int closing;
+	int dead;
+	unsigned end_code;
+	char end_reason[FRAME_MAX_REASON + 64];
+};
+
+struct link {
+	struct link_opts o;
+	struct sshconn *c;
+	ssh_event ev;
+	int up;
+	struct stream *streams;
+	int64_t down_since_ms;
+	int64_t next_try_ms;
+	int attempts;
+	int failed;
+	char reason[600];
+	char target[300];
+};
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+status(struct link *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+status(struct link *l, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (l->o.quiet)
+		return;
+	fprintf(stderr, "codex-connect: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* Frees the channel (before the session it belongs to goes away). */
+static void
+stream_drop_channel(struct stream *s)
+{
+	if (s->ch != NULL) {
+		ssh_channel_free(s->ch);
+		s->ch = NULL;
+	}
+	buf_reset(s->out);
+}
+
+static void
+stream_end(struct stream *s, unsigned code, const char *reason)
+{
+	if (s->dead)
+		return;
+	s->dead = 1;
+	s->end_code = code;
+	snprintf(s->end_reason, sizeof(s->end_reason), "%s", reason);
+}
+
+/* Opens the channel of s and starts (or resumes) its session. */
+static int
+stream_attach(struct stream *s, char *err, size_t errlen)
+{
+	struct link *l = s->l;
+	int r;
+
+	r = sshconn_open_channel(l->c, l->o.subsystem, &s->ch, err, errlen);
+	if (r != 0)
+		return r;
+	buf_reset(s->out);
+	if (s->t != NULL && tunnel_connect(s->t, s->out) != 0) {
+		snprintf(err, errlen, "out of memory");
+		return SSHCONN_ERR_NOMEM;
+	}
+	s->last_rx_ms = now_ms();
+	s->last_ping_ms = s->last_rx_ms;
+	return 0;
+}
+
+static void
+link_down(struct link *l, const char *why)
+{
+	struct stream *s;
+
+	if (!l->up)
+		return;
+	l->up = 0;
+	for (s = l->streams; s != NULL; s = s->next) {
+		stream_drop_channel(s);
+		if (s->dead)
+			continue;
+		if (s->t != NULL)
+			tunnel_disconnected(s->t);
+		else
+			stream_end(s, FRAME_CODE_INTERNAL, "connection lost, and a plain-mode "
+			    "session cannot be resumed");
+	}
+	if (l->ev != NULL && l->c != NULL)
+		ssh_event_remove_session(l->ev, sshconn_session(l->c));
+	sshconn_close(l->c);
+	l->c = NULL;
+	l->down_since_ms = now_ms();
+	l->attempts = 0;
+	l->next_try_ms = l->down_since_ms;
+	snprintf(l->reason, sizeof(l->reason), "%s", why);
+	status(l, "connection to %s lost (%s); reconnecting", l->target, why);
+}
+
+static int64_t
+backoff_ms(int attempts)
+{
+	int64_t d = 500;
+	int i;
+
+	for (i = 0; i < attempts && d < 30000; i++)
+		d *= 2;
+	if (d > 30000)
+		d = 30000;
+	/* Jitter: between half and all of the delay, so clients do not stampede. */
+	return d / 2 + (int64_t)randombytes_uniform((uint32_t)(d / 2 + 1));
+}
+
+static void
+try_reconnect(struct link *l)
+{
+	struct stream *s;
+	char err[600] = "";
+	int r, n = 0;
+	int64_t now = now_ms();
+
+	if (now - l->down_since_ms > (int64_t)l->o.give_up_ms) {
+		snprintf(l->reason, sizeof(l->reason), "gave up reconnecting to %s after "
+		    "%d s: %s", l->target, l->o.give_up_ms / 1000, err[0] ? err : l->reason);
+		l->failed = 1;
+		for (s = l->streams; s != NULL; s = s->next)
+			stream_end(s, FRAME_CODE_INTERNAL, l->reason);
+		return;
+	}
+	l->attempts++;
+	r = sshconn_open(&l->o.ssh, &l->c, err, sizeof(err));
+	if (r != 0) {
+		if (r == SSHCONN_ERR_HOSTKEY || r == SSHCONN_ERR_AUTH ||
+		    r == SSHCONN_ERR_ARG) {
+			/* Retrying cannot fix these: say so and stop. */
+			snprintf(l->reason, sizeof(l->reason), "%s", err);
+			l->failed = 1;
+			for (s = l->streams; s != NULL; s = s->next)
+				stream_end(s, FRAME_CODE_INTERNAL, err);
+			return;
+		}
+		l->next_try_ms = now_ms() + backoff_ms(l->attempts);
+		status(l, "reconnect attempt %d failed: %s; next in %.1f s", l->attempts,
+		    err, (double)(l->next_try_ms - now_ms()) / 1000.0);
+		return;
+	}
+	l->up = 1;
+	ssh_set_blocking(sshconn_session(l->c), 0);
+	if (l->ev != NULL)
+		ssh_event_add_session(l->ev, sshconn_session(l->c));
+	for (s = l->streams; s != NULL; s = s->next) {
+		if (s->dead)
+			continue;
+		ssh_set_blocking(sshconn_session(l->c), 1);
+		r = stream_attach(s, err, sizeof(err));
+		ssh_set_blocking(sshconn_session(l->c), 0);
+		if (r != 0)
+			stream_end(s, FRAME_CODE_INTERNAL, err);
+		else
+			n++;
+	}
+	status(l, "reconnected to %s after %.1f s; resuming %d session%s", l->target,
+	    (double)(now_ms() - l->down_since_ms) / 1000.0, n, n == 1 ? "" : "s");
+}
+
+struct link *
+link_open(const struct link_opts *o, char *err, size_t errlen)
+{
+	struct link *l = calloc(1, sizeof(*l));
+
+	if (l == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	l->o = *o;
+	if (l->o.subsystem == NULL)
+		l->o.subsystem = "codex";
+	if (l->o.ping_interval_ms <= 0)
+		l->o.ping_interval_ms = 5000;
+	if (l->o.dead_after_ms <= 0)
+		l->o.dead_after_ms = 15000;
+	if (l->o.give_up_ms <= 0)
+		l->o.give_up_ms = 300000;
+	if (sshconn_open(&l->o.ssh, &l->c, err, errlen) != 0) {
+		free(l);
+		return NULL;
+	}
+	snprintf(l->target, sizeof(l->target), "%s", o->ssh.host);
+	l->ev = ssh_event_new();
+	if (l->ev == NULL) {
+		snprintf(err, errlen, "out of memory");
+		sshconn_close(l->c);
+		free(l);
+		return NULL;
+	}
+	ssh_event_add_session(l->ev, sshconn_session(l->c));
+	l->up = 1;
+	return l;
+}
+
+static void
+stream_free(struct stream *s)
+{
+	stream_drop_channel(s);
+	tunnel_free(s->t);
+	jsonl_free(s->lines);
+	buf_free(s->out);
+	free(s);
+}
+
+void
+link_free(struct link *l)
+{
+	struct stream *s;
+
+	if (l == NULL)
+		return;
+	while ((s = l->streams) != NULL) {
+		l->streams = s->next;
+		stream_free(s);
+	}
+	if (l->ev != NULL && l->c != NULL)
+		ssh_event_remove_session(l->ev, sshconn_session(l->c));
+	sshconn_close(l->c);
+	if (l->ev != NULL)
+		ssh_event_free(l->ev);
+	free(l);
+}
+
+struct stream *
+link_stream(struct link *l, const struct stream_ops *ops, void *ctx, char *err,
+    size_t errlen)
+{
+	struct stream *s = calloc(1, sizeof(*s));
+	struct tunnel_opts to;
+
+	if (s == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	s->l = l;
+	s->ops = ops;
+	s->ctx = ctx;
+	s->out = buf_new(OUT_MAX);
+	if (l->o.plain) {
+		s->lines = jsonl_new(FRAME_DEFAULT_MAX_MESSAGE);
+	} else {
+		memset(&to, 0, sizeof(to));
+		to.features = l->o.compress ? FRAME_FEAT_ZLIB : 0;
+		to.backend = l->o.backend;
+		to.journal.mem_max = 64u << 20;
+		s->t = tunnel_new(&to);
+	}
+	if (s->out == NULL || (l->o.plain ? s->lines == NULL : s->t == NULL)) {
+		snprintf(err, errlen, "out of memory");
+		stream_free(s);
+		return NULL;
+	}
+	if (l->up) {
+		int r;
+
+		ssh_set_blocking(sshconn_session(l->c), 1);
+		r = stream_attach(s, err, errlen);
+		ssh_set_blocking(sshconn_session(l->c), 0);
+		if (r != 0) {
+			stream_free(s);
+			return NULL;
+		}
+	}
+	s->next = l->streams;
+	l->streams = s;
+	return s;
+}
+
+int
+stream_send(struct stream *s, const void *msg, size_t len)
+{
+	if (s->dead)
+		return -1;
+	if (s->t != NULL)
+		return tunnel_send(s->t, msg, len) == 0 ? 0 : -1;
+	if (buf_put(s->out, msg, len) != 0 || buf_put(s->out, "\n", 1) != 0)
+		return -1;
+	return 0;
+}
+
+void
+stream_close(struct stream *s)
+{
+	if (s->dead || s->closing)
+		return;
+	s->closing = 1;
+	if (s->t != NULL && s->l->up && tunnel_welcomed(s->t)) {
+		PROTO_IGNORE(tunnel_flush(s->t, s->out, OUT_MAX / 2));
+		PROTO_IGNORE(tunnel_close(s->t, s->out));
+	} else if (s->t == NULL && s->ch != NULL) {
+		/* Plain: EOF tells the server; its backend exits and the channel
+		 * closes once everything was delivered. */
+		s->closing = 2;
+	} else
+		stream_end(s, FRAME_CODE_NORMAL, "closed");
+}
+
+void
+stream_abandon(struct stream *s)
+{
+	s->ops = NULL;
+	stream_end(s, FRAME_CODE_NORMAL, "abandoned");
+}
+
+int
+link_pollfd(struct link *l, struct pollfd *pf)
+{
+	if (!l->up || l->c == NULL)
+		return 0;
+	pf->fd = sshconn_fd(l->c);
+	pf->events = POLLIN;
+	if (ssh_get_poll_flags(sshconn_session(l->c)) & SSH_WRITE_PENDING)
+		pf->events |= POLLOUT;
+	pf->revents = 0;
+	return 1;
+}
+
+int
+link_timeout_ms(struct link *l)
+{
+	int64_t now = now_ms(), t = l->o.ping_interval_ms;
+	struct stream *s;
+
+	if (l->failed)
+		return 1000;
+	if (!l->up)
+		return (int)(l->next_try_ms > now ? l->next_try_ms - now : 0);
+	for (s = l->streams; s != NULL; s = s->next) {
+		if (s->dead)
+			return 0;
+		if (s->t != NULL) {
+			int64_t d = s->last_ping_ms + l->o.ping_interval_ms - now;
+
+			if (d < t)
+				t = d;
+		}
+		if (buf_len(s->out) > 0 && t > 50)
+			t = 50;  /* the SSH window may reopen without the fd waking us */
+	}
+	return t < 0 ? 0 : (int)t;
+}
+
+/* Handles everything the remote sent on one stream; -1 when the link broke. */
+static int
+stream_pump_in(struct stream *s, int64_t now)
+{
+	struct tunnel_event ev;
+	uint8_t buf[READ_CHUNK];
+	const char *line;
+	size_t len, want;
+	int n, r;
+
+	for (;;) {
+		if (s->dead || s->ch == NULL)
+			return 0;
+		want = sizeof(buf);
+		if (s->ops != NULL && s->ops->room != NULL) {
+			size_t room = s->ops->room(s->ctx);
+
+			if (room == 0)
+				return 0;
+			if (room < want)
+				want = room < 4096 ? 4096 : room;
+		}
+		n = ssh_channel_read_nonblocking(s->ch, buf, (uint32_t)want, 0);
+		if (n == SSH_ERROR)
+			return -1;
+		if (n == 0) {
+			if (ssh_channel_is_eof(s->ch) || ssh_channel_is_closed(s->ch)) {
+				if (s->t == NULL) {
+					stream_end(s, FRAME_CODE_NORMAL, "session ended");
+					return 0;
+				}
+				/* The server went away without CLOSE: resume may tell why. */
+				return -1;
+			}
+			return 0;
+		}
+		s->last_rx_ms = now;
+		if (s->t == NULL) {
+			if (jsonl_feed(s->lines, buf, (size_t)n) != 0)
+				return -1;
+			while ((r = jsonl_next(s->lines, &line, &len)) != 0) {
+				if (r < 0)
+					continue;
+				if (s->ops != NULL)
+					s->ops->message(s->ctx, (const uint8_t *)line, len);
+			}
+			continue;
+		}
+		if (tunnel_feed(s->t, buf, (size_t)n) != 0) {
+			stream_end(s, FRAME_CODE_PROTOCOL, "the server did not answer in "
+			    "framed mode (is codex-subsystem installed there?)");
+			return 0;
+		}
+		while ((r = tunnel_next(s->t, s->out, &ev)) == 1) {
+			switch (ev.type) {
+			case TUNNEL_EV_MESSAGE:
+				if (s->ops != NULL)
+					s->ops->message(s->ctx, ev.msg, ev.len);
+				break;
+			case TUNNEL_EV_CLOSE:
+			case TUNNEL_EV_ERROR:
+				stream_end(s, ev.code, ev.reason);
+				return 0;
+			default:
+				break;
+			}
+			if (s->dead)
+				return 0;
+		}
+		if (r < 0) {
+			stream_end(s, ev.code, ev.reason);
+			return 0;
+		}
+	}
+}
+
+static int
+stream_pump_out(struct stream *s, int64_t now)
+{
+	int n;
+
+	if (s->ch == NULL)
+		return 0;
+	if (s->t != NULL) {
+		if (now - s->last_ping_ms >= s->l->o.ping_interval_ms &&
+		    tunnel_welcomed(s->t)) {
+			PROTO_IGNORE(tunnel_ping(s->t, s->out, (uint64_t)now));
+			s->last_ping_ms = now;
+		}
+		PROTO_IGNORE(tunnel_flush(s->t, s->out, OUT_HIGH));
+	}
+	while (buf_len(s->out) > 0) {
+		size_t len = buf_len(s->out);
+		uint32_t win = ssh_channel_window_size(s->ch);
+
+		if (win == 0)
+			break;
+		if (len > win)
+			len = win;
+		if (len > 32768)
+			len = 32768;
+		n = ssh_channel_write(s->ch, buf_ptr(s->out), (uint32_t)len);
+		if (n == SSH_ERROR)
+			return -1;
+		if (n <= 0)
+			break;
+		buf_consume(s->out, (size_t)n);
+	}
+	if (s->closing == 2 && buf_len(s->out) == 0) {
+		ssh_channel_send_eof(s->ch);
+		s->closing = 3;
+	}
+	return 0;
+}
+
+void
+link_run(struct link *l, const struct pollfd *pf)
+{
+	struct stream *s, **sp;
+	int64_t now = now_ms();
+	int broken = 0;
+	const char *why = "connection lost";
+
+	if (l->failed)
+		goto sweep;
+	if (!l->up) {
+		if (now >= l->next_try_ms)
+			try_reconnect(l);
+		if (!l->up)
+			goto sweep;
+	}
+	if (pf != NULL && pf->revents != 0)
+		ssh_event_dopoll(l->ev, 0);
+	if (!ssh_is_connected(sshconn_session(l->c))) {
+		link_down(l, "the SSH connection closed");
+		goto sweep;
+	}
+	for (s = l->streams; s != NULL && !broken; s = s->next) {
+		if (s->dead)
+			continue;
+		if (stream_pump_in(s, now) < 0) {
+			broken = 1;
+			why = ssh_get_error(sshconn_session(l->c));
+			if (why == NULL || *why == '\0')
+				why = "the channel closed";
+			break;
+		}
+		if (s->t != NULL && now - s->last_rx_ms > l->o.dead_after_ms) {
+			broken = 1;
+			why = "no answer from the server";
+			break;
+		}
+		if (!s->dead && stream_pump_out(s, now) < 0) {
+			broken = 1;
+			why = "write failed";
+		}
+	}
+	if (broken) {
+		char w[300];
+
+		snprintf(w, sizeof(w), "%s", why);
+		link_down(l, w);
+	} else if (ssh_get_poll_flags(sshconn_session(l->c)) & SSH_WRITE_PENDING)
+		ssh_event_dopoll(l->ev, 0);
+sweep:
+	sp = &l->streams;
+	while ((s = *sp) != NULL) {
+		if (!s->dead) {
+			sp = &s->next;
+			continue;
+		}
+		*sp = s->next;
+		if (s->ops != NULL && s->ops->ended != NULL)
+			s->ops->ended(s->ctx, s->end_code, s->end_reason);
+		stream_free(s);
+	}
+}
+
+void
+link_touch(struct link *l)
+{
+	struct stream *s;
+	int64_t now = now_ms();
+
+	for (s = l->streams; s != NULL; s = s->next)
+		s->last_rx_ms = now;
+}
+
+int
+link_failed(const struct link *l, const char **reason)
+{
+	if (reason != NULL)
+		*reason = l->reason;
+	return l->failed;
+}
+
+int
+link_nstreams(const struct link *l)
+{
+	const struct stream *s;
+	int n = 0;
+
+	for (s = l->streams; s != NULL; s = s->next)
+		n++;
+	return n;
+}
+
+const char *
+link_target(const struct link *l)
+{
+	return l->target;
+}
