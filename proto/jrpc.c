@@ -108,26 +108,29 @@ collect(const cJSON *obj, const char *const *names, size_t n,
 	return 0;
 }
 
-/* Returns NULL if id is acceptable, else why not. */
-static const char *
-check_id(const cJSON *id)
+static int
+check_id(const cJSON *id, struct jrpc_reject *rej)
 {
+	double d;
+
 	if (cJSON_IsString(id) || cJSON_IsNull(id))
-		return NULL;
-	if (cJSON_IsNumber(id)) {
-		if (is_integral(id->valuedouble, JRPC_ID_MAX))
-			return NULL;
-		if (id->valuedouble > JRPC_ID_MAX ||
-		    id->valuedouble < -JRPC_ID_MAX)
-			return "\"id\" must be an integer within +-2^53";
-		return "\"id\" must be an integer, a string or null, "
-		    "not a fractional number";
+		return 0;
+	if (!cJSON_IsNumber(id)) {
+		reject(rej, JRPC_INVALID_REQUEST,
+		    "\"id\" must be an integer, a string or null, not %s",
+		    type_name(id));
+		return -1;
 	}
-	if (cJSON_IsObject(id))
-		return "\"id\" must be an integer, a string or null, not an object";
-	if (cJSON_IsArray(id))
-		return "\"id\" must be an integer, a string or null, not an array";
-	return "\"id\" must be an integer, a string or null, not a boolean";
+	d = id->valuedouble;
+	if (is_integral(d, JRPC_ID_MAX))
+		return 0;
+	if (d >= -JRPC_ID_MAX && d <= JRPC_ID_MAX)
+		reject(rej, JRPC_INVALID_REQUEST, "\"id\" must be an integer, "
+		    "a string or null, not a fractional number");
+	else
+		reject(rej, JRPC_INVALID_REQUEST,
+		    "\"id\" must be an integer within +-2^53");
+	return -1;
 }
 
 static int
@@ -178,7 +181,6 @@ classify(cJSON *root, struct jrpc_msg *msg, struct jrpc_reject *rej,
     const cJSON **idp)
 {
 	const cJSON *m[M_COUNT];
-	const char *why;
 	int code = 0;
 
 	*idp = NULL;
@@ -197,10 +199,8 @@ classify(cJSON *root, struct jrpc_msg *msg, struct jrpc_reject *rej,
 
 	/* A valid id is worth recovering before any later check fails. */
 	if (m[M_ID] != NULL) {
-		if ((why = check_id(m[M_ID])) != NULL) {
-			reject(rej, JRPC_INVALID_REQUEST, "%s", why);
+		if (check_id(m[M_ID], rej) != 0)
 			return -1;
-		}
 		/* Responses are never answered, so their id is not offered. */
 		if (m[M_METHOD] != NULL ||
 		    (m[M_RESULT] == NULL && m[M_ERROR] == NULL))

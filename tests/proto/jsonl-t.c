@@ -388,7 +388,7 @@ test_memory_bound(void)
 
 /*
  * A line as long as the bound arriving one byte per feed: the scan resumes where
- * it stopped, so this is linear (a rescan per feed would take minutes).
+ * it stopped, so this is linear (rescanning on every feed would read 32 GiB).
  */
 static void
 test_linear(void)
