@@ -94,8 +94,6 @@ struct journal {
 
 #define RING(j, i) (&(j)->ring[(size_t)(i) & ((j)->rcap - 1)])
 
-static int disk_usable(const struct journal *);
-
 struct journal *
 journal_new(const struct journal_limits *lim, uint64_t first_seq)
 {
