@@ -144,6 +144,7 @@ struct fake {
 
 	char		*in;
 	size_t		in_len, in_alloc;
+	size_t		in_scanned;	/* leading bytes known to hold no newline */
 	int		in_skipping;	/* dropping an over-long line */
 	int		in_eof;
 	int		stop_reading;
@@ -1020,9 +1021,12 @@ generate(struct fake *f, uint64_t *duep)
 			 * without paying the loop per message. */
 			r = 0;
 			for (n = 0; n < 64 && out_pending(f) < OUT_LOW; n++) {
-				if ((r = turn_step(f, t, now, &due)) <= 0)
+				if ((r = turn_step(f, t, now, &due)) == 0)
 					break;
+				/* -1 also emitted something: turn/completed. */
 				progress = 1;
+				if (r < 0)
+					break;
 				if (t->state == T_BIG_STREAM)
 					break;
 			}
@@ -1328,12 +1332,14 @@ handle_line(struct fake *f, const char *line, size_t len)
 static void
 read_input(struct fake *f)
 {
-	char *nl, *p;
+	char *nl, *p, *scan, *end;
 	size_t have;
 	ssize_t n;
 
 	if (f->in_alloc - f->in_len < READ_CHUNK) {
-		f->in_alloc = f->in_len + READ_CHUNK;
+		/* Doubling keeps a 100 MiB line from costing a realloc per read. */
+		f->in_alloc = f->in_alloc * 2 > f->in_len + READ_CHUNK ?
+		    f->in_alloc * 2 : f->in_len + READ_CHUNK;
 		f->in = xrealloc(f->in, f->in_alloc);
 	}
 	n = read(STDIN_FILENO, f->in + f->in_len, f->in_alloc - f->in_len);
@@ -1348,20 +1354,23 @@ read_input(struct fake *f)
 		/* A last line without its newline still counts. */
 		if (f->in_len > 0 && !f->in_skipping && !f->stop_reading)
 			handle_line(f, f->in, f->in_len);
-		f->in_len = 0;
+		f->in_len = f->in_scanned = 0;
 		return;
 	}
 	f->in_len += (size_t)n;
 
+	/* Only the new bytes can hold a newline: a long line is scanned once. */
 	p = f->in;
-	have = f->in_len;
-	while (!f->stop_reading && (nl = memchr(p, '\n', have)) != NULL) {
+	scan = f->in + f->in_scanned;
+	end = f->in + f->in_len;
+	while (!f->stop_reading &&
+	    (nl = memchr(scan, '\n', (size_t)(end - scan))) != NULL) {
 		if (!f->in_skipping)
 			handle_line(f, p, (size_t)(nl - p));
 		f->in_skipping = 0;
-		have -= (size_t)(nl + 1 - p);
-		p = nl + 1;
+		p = scan = nl + 1;
 	}
+	have = (size_t)(end - p);
 	if (f->stop_reading)
 		have = 0;
 	if (have > MAX_LINE) {
@@ -1370,7 +1379,7 @@ read_input(struct fake *f)
 		have = 0;
 	}
 	memmove(f->in, p, have);
-	f->in_len = have;
+	f->in_len = f->in_scanned = have;
 	/* Give back the memory of a big line once it is handled. */
 	if (f->in_alloc > 4 * READ_CHUNK && f->in_len < READ_CHUNK) {
 		f->in_alloc = READ_CHUNK * 2;
