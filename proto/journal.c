@@ -358,7 +358,8 @@ idx_reserve(struct journal *j)
 
 	if (j->itail < j->icap)
 		return 0;
-	if (j->ihead > 0) {
+	/* Slide down only when that frees half, so pushes stay O(1) amortised. */
+	if (j->ihead > 0 && j->ihead >= j->icap / 2) {
 		memmove(j->idx, j->idx + j->ihead,
 		    (j->itail - j->ihead) * sizeof(*j->idx));
 		j->itail -= j->ihead;
