@@ -1059,6 +1059,30 @@ reap_helpers(struct sshconn *c)
 	c->nhelpers = 0;
 }
 
+/*
+ * Sends SSH_MSG_DISCONNECT for real. libssh 0.10 only queues a packet when it has
+ * written since its last poll of the socket, and ssh_disconnect() then drops that
+ * queue along with the socket, so the server would see a bare EOF. Flushing and
+ * polling once first lets the DISCONNECT go out at once.
+ */
+static void
+say_goodbye(ssh_session s)
+{
+	ssh_event ev;
+
+	if (ssh_is_connected(s)) {
+		ssh_blocking_flush(s, 1000);
+		if ((ev = ssh_event_new()) != NULL) {
+			if (ssh_event_add_session(ev, s) == SSH_OK) {
+				ssh_event_dopoll(ev, 0);
+				ssh_event_remove_session(ev, s);
+			}
+			ssh_event_free(ev);
+		}
+	}
+	ssh_disconnect(s);
+}
+
 /* ---- transports: TCP, ProxyCommand, ProxyJump ----------------------------- */
 
 /* Connects to one address, waiting at most timeout_ms. Returns the socket or -1
@@ -1337,20 +1361,24 @@ close_others(const int *keep, size_t nkeep)
  * The relay process: copies between the socketpair and the direct-tcpip channel
  * of the jump host's session, both ways, with bounded buffers. Reads from one
  * side only while the buffer toward the other has room, which is all the
- * back-pressure TCP needs. Ends when either side closes, and never returns.
+ * back-pressure TCP needs. When our side closes, the channel gets EOF and the
+ * relay waits (briefly) for the far end to close too, so that the last bytes
+ * (the inner session's own DISCONNECT) reach the target before the jump
+ * connection goes. Never returns.
  */
 static void __attribute__((noreturn))
 relay_run(ssh_session s, ssh_channel ch, int fd)
 {
 	static unsigned char up[RELAY_BUF], down[RELAY_BUF];
 	size_t uplen = 0, downlen = 0;
-	int fd_eof = 0, ch_eof = 0, eof_sent = 0, status = 1;
+	int fd_eof = 0, fd_dead = 0, ch_eof = 0, eof_sent = 0, status = 1;
+	struct timespec now, deadline = { 0, 0 };
 	struct pollfd pfd[2];
 
 	ssh_set_blocking(s, 0);
 	set_nonblock(fd, 1);
 	for (;;) {
-		int n, pending, timeout = 1000;
+		int n, pending, timeout = 200;
 
 		/* channel -> socketpair */
 		if (!ch_eof && downlen < RELAY_BUF) {
@@ -1365,14 +1393,18 @@ relay_run(ssh_session s, ssh_channel ch, int fd)
 			if (ssh_channel_is_eof(ch) && ssh_channel_poll(ch, 0) <= 0)
 				ch_eof = 1;
 		}
+		if (downlen > 0 && fd_dead)
+			downlen = 0;
 		if (downlen > 0) {
 			ssize_t w = send(fd, down, downlen, MSG_NOSIGNAL);
 
 			if (w > 0) {
 				memmove(down, down + w, downlen - (size_t)w);
 				downlen -= (size_t)w;
-			} else if (w < 0 && errno != EAGAIN && errno != EINTR)
-				break;	/* our side is gone */
+			} else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+				fd_dead = fd_eof = 1;	/* nobody reads */
+				downlen = 0;
+			}
 		}
 		if (ch_eof && downlen == 0) {
 			status = 0;
@@ -1399,12 +1431,16 @@ relay_run(ssh_session s, ssh_channel ch, int fd)
 				uplen -= (size_t)n;
 			}
 		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (fd_eof && uplen == 0 && !eof_sent) {
 			ssh_channel_send_eof(ch);
 			eof_sent = 1;
+			deadline = now;
+			deadline.tv_sec += 2;
 		}
-		if (fd_eof && uplen == 0) {
-			/* The caller closed its end: nobody reads any more. */
+		if (eof_sent && (now.tv_sec > deadline.tv_sec ||
+		    (now.tv_sec == deadline.tv_sec &&
+		    now.tv_nsec >= deadline.tv_nsec))) {
 			status = 0;
 			break;
 		}
@@ -1412,7 +1448,7 @@ relay_run(ssh_session s, ssh_channel ch, int fd)
 			break;
 
 		pending = ssh_blocking_flush(s, 0) == SSH_AGAIN;
-		pfd[0].fd = fd;
+		pfd[0].fd = fd_eof && downlen == 0 ? -1 : fd;
 		pfd[0].events = 0;
 		if (!fd_eof && uplen < RELAY_BUF)
 			pfd[0].events |= POLLIN;
@@ -1428,8 +1464,7 @@ relay_run(ssh_session s, ssh_channel ch, int fd)
 			break;
 	}
 	ssh_channel_close(ch);
-	ssh_blocking_flush(s, 1000);
-	ssh_disconnect(s);
+	say_goodbye(s);
 	_exit(status);
 }
 
@@ -1443,7 +1478,7 @@ conn_free(struct sshconn *c, int disconnect)
 		return;
 	if (c->session != NULL) {
 		if (disconnect)
-			ssh_disconnect(c->session);
+			say_goodbye(c->session);
 		ssh_free(c->session);
 	}
 	if (c->fd != -1)
@@ -1724,18 +1759,19 @@ refuse_other(struct ctx *x, const ssh_key key, const char *fp)
 	    "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n"
 	    "@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n"
 	    "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n"
-	    "%s presented a %s host key (%s), but the key on record for it\n"
-	    "is of another type (%s key in %s), and the host no longer offers\n"
-	    "that type. This may be an attack, or the host's configuration\n"
-	    "changed. Check with the host's administrator; if the change is\n"
-	    "legitimate, remove the old entry with\n"
+	    "%s presented a host key of type %s (%s), but the key on\n"
+	    "record for it is of another type (%s key in %s), and the host no\n"
+	    "longer offers that type. This may be an attack, or the host's\n"
+	    "configuration changed. Check with the host's administrator; if the\n"
+	    "change is legitimate, remove the old entry with\n"
 	    "  ssh-keygen -f \"%s\" -R \"%s\"\n"
 	    "and connect again. Nothing was sent to the host.",
 	    x->hostport, key_type_name(key), fp, otype, at,
 	    file != NULL ? file : "~/.ssh/known_hosts", x->hostport);
-	errf(x->err, x->errlen, "host key verification failed: %s presented a "
-	    "%s key but a %s key is on record for it (%s); refusing to connect",
-	    x->hostport, key_type_name(key), otype, at);
+	errf(x->err, x->errlen, "host key verification failed: %s presented "
+	    "a host key of type %s, but the key on record for it is of type %s "
+	    "(%s); refusing to connect", x->hostport, key_type_name(key), otype,
+	    at);
 	return SSHCONN_ERR_HOSTKEY;
 }
 
@@ -2511,8 +2547,10 @@ open_conn(const struct sshconn_opts *o, int depth, struct sshconn **out,
 	if ((c->session = ssh_new()) == NULL || (c->alias = strdup(x.tg.host)) ==
 	    NULL)
 		goto out;
+	/* libssh's own log is chatty even at its warning level: -v shows only
+	 * our debug lines, -vv and -vvv add libssh's. */
 	lv = x.verbose >= 3 ? SSH_LOG_PACKET : x.verbose == 2 ? SSH_LOG_PROTOCOL :
-	    x.verbose == 1 ? SSH_LOG_WARNING : SSH_LOG_NOLOG;
+	    SSH_LOG_NOLOG;
 	ssh_options_set(c->session, SSH_OPTIONS_LOG_VERBOSITY, &lv);
 	/* The alias must be set first: Host lines are matched against it. */
 	if (ssh_options_set(c->session, SSH_OPTIONS_HOST, x.tg.host) < 0 ||
@@ -2538,9 +2576,13 @@ open_conn(const struct sshconn_opts *o, int depth, struct sshconn **out,
 	    get_string(c->session, SSH_OPTIONS_USER, &c->user) != 0 ||
 	    ssh_options_get_port(c->session, &uport) != SSH_OK)
 		goto out;
-	if (c->host == NULL || c->user == NULL) {
-		errf(err, errlen, "%s: cannot tell the host name or user name",
-		    x.tg.host);
+	/* No User anywhere: the local name, which libssh would pick later
+	 * anyway; set now so messages and libssh agree. */
+	if (c->user == NULL && (str_set(&c->user, x.local_user) != 0 ||
+	    ssh_options_set(c->session, SSH_OPTIONS_USER, c->user) < 0))
+		goto out;
+	if (c->host == NULL) {
+		errf(err, errlen, "%s: no host name", x.tg.host);
 		rc = SSHCONN_ERR_ARG;
 		goto out;
 	}
