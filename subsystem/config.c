@@ -1,5 +1,7 @@
 #include <ctype.h>
 #include <errno.h>
+#include <pwd.h>
+#include <unistd.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,6 +116,65 @@ parse_bool(const char *s)
 	    strcmp(s, "0") == 0)
 		return 0;
 	return -1;
+}
+
+/*
+ * Expands %i (uid), %u (user name), %h (home) and %% in a path, so one system-wide
+ * file can give every user their own directories.
+ */
+static char *
+expand_path(const char *v)
+{
+	char out[4096], tmp[64];
+	const char *add;
+	struct passwd *pw = getpwuid(getuid());
+	size_t n = 0, l;
+
+	for (; *v != '\0'; v++) {
+		if (*v != '%' || v[1] == '\0') {
+			if (n + 1 >= sizeof(out))
+				return NULL;
+			out[n++] = *v;
+			continue;
+		}
+		v++;
+		switch (*v) {
+		case 'i':
+			snprintf(tmp, sizeof(tmp), "%lu", (unsigned long)getuid());
+			add = tmp;
+			break;
+		case 'u':
+			add = pw != NULL ? pw->pw_name : "";
+			break;
+		case 'h':
+			add = getenv("HOME") ? getenv("HOME") : pw != NULL ? pw->pw_dir : "";
+			break;
+		case '%':
+			add = "%";
+			break;
+		default:
+			return NULL;
+		}
+		l = strlen(add);
+		if (n + l >= sizeof(out))
+			return NULL;
+		memcpy(out + n, add, l);
+		n += l;
+	}
+	out[n] = '\0';
+	return strdup(out);
+}
+
+static const char *
+set_path(char **dst, const char *v)
+{
+	char *n = expand_path(v);
+
+	if (n == NULL)
+		return "bad %-token (known: %i uid, %u user, %h home, %%) or path too long";
+	free(*dst);
+	*dst = n;
+	return NULL;
 }
 
 static int
@@ -231,15 +292,15 @@ apply(struct sconf *c, const char *kw, char *val)
 	} else if (strcasecmp(kw, "RuntimeDir") == 0) {
 		if (val[0] != '/')
 			return "expected an absolute path";
-		return set_str(&c->runtime_dir, val) ? "out of memory" : NULL;
+		return set_path(&c->runtime_dir, val);
 	} else if (strcasecmp(kw, "JournalDir") == 0) {
 		if (val[0] != '/')
 			return "expected an absolute path";
-		return set_str(&c->journal_dir, val) ? "out of memory" : NULL;
+		return set_path(&c->journal_dir, val);
 	} else if (strcasecmp(kw, "LogFile") == 0) {
 		if (val[0] != '/' && strcmp(val, "none") != 0)
 			return "expected an absolute path or none";
-		return set_str(&c->log_file, val) ? "out of memory" : NULL;
+		return set_path(&c->log_file, val);
 	} else if (strcasecmp(kw, "LogLevel") == 0) {
 		if ((b = log_level_parse(val)) < 0)
 			return "expected ERROR, INFO, VERBOSE or DEBUG";

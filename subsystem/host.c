@@ -1197,10 +1197,15 @@ housekeep(struct host *h, int64_t now)
 	for (ch = h->chans; ch != NULL; ch = ch->next) {
 		if (ch->dead)
 			continue;
-		if (ch->state == CH_CLOSING && buf_len(ch->obuf) == 0)
+		if (ch->state == CH_CLOSING && (buf_len(ch->obuf) == 0 || ch->out < 0))
 			chan_close(h, ch, 0, NULL);
-		else if (ch->in_eof && (ch->state != CH_CLOSING || ch->out < 0 ||
-		    buf_len(ch->obuf) == 0))
+		else if (ch->in_eof && !ch->framed && ch->s != NULL) {
+			/* Plain mode: EOF goes on to the backend, which then exits
+			 * (as codex app-server does); its last words still reach the
+			 * client before the channel closes. */
+			if (buf_len(ch->s->to_be) == 0 || ch->s->be.in < 0)
+				sess_stop(ch->s);
+		} else if (ch->in_eof)
 			chan_close(h, ch, 0, "channel closed by the client");
 	}
 }

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include <cJSON.h>
+#include <sodium.h>
 
 #include "proto/tunnel.h"
 
@@ -35,6 +36,8 @@ static long long got_deltas;
 static int cuts_done, resumes, do_status, compress = 1, expect_code = -1;
 static int max_cuts = 1000000, close_at_end = 1, timeout_s = 300;
 static const char *prompt_extra = "", *backend = "";
+static const char *save_file, *adopt_file;
+static long long big_bytes, big_ok = -1;
 static double t0;
 
 static double
@@ -142,6 +145,25 @@ on_message(struct tunnel *t, const uint8_t *msg, size_t len, int *phase)
 		if (k != got_deltas)
 			failf("delta %lld arrived when %lld was expected", k, got_deltas);
 		got_deltas++;
+	} else if (meth != NULL && strcmp(meth, "item/commandExecution/outputDelta") == 0) {
+		cJSON *d = cJSON_GetObjectItem(params, "delta");
+		const char *want = cJSON_GetStringValue(cJSON_GetObjectItem(params, "sha256"));
+
+		if (cJSON_IsString(d)) {
+			size_t dl = strlen(d->valuestring);
+
+			big_bytes += (long long)dl;
+			if (want != NULL) {
+				unsigned char md[crypto_hash_sha256_BYTES];
+				char hex[crypto_hash_sha256_BYTES * 2 + 1];
+
+				crypto_hash_sha256(md, (const unsigned char *)d->valuestring, dl);
+				sodium_bin2hex(hex, sizeof(hex), md, sizeof(md));
+				big_ok = strcmp(hex, want) == 0;
+				if (!big_ok)
+					failf("big message of %zu bytes arrived corrupted", dl);
+			}
+		}
 	} else if (meth != NULL && strcmp(meth, "turn/completed") == 0) {
 		done = 1;
 	} else if (meth != NULL && id != NULL) {
@@ -208,6 +230,8 @@ main(int argc, char **argv)
 		{ "expect-close", required_argument, NULL, 'e' },
 		{ "no-close", no_argument, NULL, 'N' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "save", required_argument, NULL, 'W' },
+		{ "adopt", required_argument, NULL, 'A' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct tunnel_opts to;
@@ -233,6 +257,8 @@ main(int argc, char **argv)
 		case 'e': expect_code = atoi(optarg); break;
 		case 'N': close_at_end = 0; break;
 		case 't': timeout_s = atoi(optarg); break;
+		case 'W': save_file = optarg; break;
+		case 'A': adopt_file = optarg; break;
 		default: return 2;
 		}
 	}
@@ -248,6 +274,20 @@ main(int argc, char **argv)
 	to.journal.mem_max = 64u << 20;
 	if ((t = tunnel_new(&to)) == NULL || (out = buf_new(8u << 20)) == NULL)
 		failf("out of memory");
+	if (adopt_file != NULL) {
+		/* Present someone else's session token (a hex line in the file). */
+		FILE *f = fopen(adopt_file, "r");
+		char hex[2 * FRAME_TOKEN_LEN + 8] = "";
+		uint8_t tok[FRAME_TOKEN_LEN];
+		size_t bl = 0;
+
+		if (f == NULL || fgets(hex, sizeof(hex), f) == NULL ||
+		    sodium_hex2bin(tok, sizeof(tok), hex, strlen(hex), "\n", &bl, NULL) != 0 ||
+		    bl != sizeof(tok))
+			failf("cannot read a token from %s", adopt_file);
+		fclose(f);
+		tunnel_adopt(t, tok, 1);
+	}
 	t0 = now_s();
 	next_cut = cut_every > 0 ? cut_every : -1;
 	start_child();
@@ -291,6 +331,17 @@ main(int argc, char **argv)
 			if (ev.type == TUNNEL_EV_WELCOME) {
 				if (ev.resumed)
 					resumes++;
+				if (save_file != NULL) {
+					uint8_t tok[FRAME_TOKEN_LEN];
+					char hex[2 * FRAME_TOKEN_LEN + 1];
+					FILE *f = fopen(save_file, "w");
+
+					if (f == NULL || tunnel_token(t, tok) != 0)
+						failf("cannot save the token");
+					sodium_bin2hex(hex, sizeof(hex), tok, sizeof(tok));
+					fprintf(f, "%s\n", hex);
+					fclose(f);
+				}
 			} else if (ev.type == TUNNEL_EV_MESSAGE) {
 				if (on_message(t, ev.msg, ev.len, &phase)) {
 					finished = 1;
@@ -341,8 +392,8 @@ main(int argc, char **argv)
 			buf_consume(out, (size_t)n);
 		}
 	}
-	printf("OK deltas=%lld cuts=%d resumes=%d seconds=%.3f\n", got_deltas, cuts_done,
-	    resumes, now_s() - t0);
+	printf("OK deltas=%lld cuts=%d resumes=%d big_bytes=%lld big_ok=%lld seconds=%.3f\n",
+	    got_deltas, cuts_done, resumes, big_bytes, big_ok, now_s() - t0);
 	fflush(stdout);
 	close(cin);
 	{

@@ -1,0 +1,130 @@
+#!/bin/sh
+# pipe-t.sh - codex-subsystem on a plain pipe (no sshd): plain and framed modes,
+# bad input, big messages, compression, resume, backend failures, config errors.
+. "$top_srcdir/tests/lib/tap.sh"
+
+B=$top_builddir
+SUB=$B/subsystem/codex-subsystem
+PROBE=$B/tests/tunnel-probe
+FAKE=$B/tests/fake-app-server
+command -v python3 >/dev/null 2>&1 || skip_all "python3 is needed to drive plain mode"
+
+tap_tmpdir T
+cat >"$T/conf" <<CONF
+# test configuration
+Backend fake $FAKE
+Backend broken $FAKE --exit-at-start 3
+Backend missing codex-no-such-program app-server
+DefaultBackend fake
+LoginShell no
+RuntimeDir $T/run
+JournalDir $T/journal
+LogFile $T/log
+LogLevel DEBUG
+IdleTimeout 3s
+MaxMessage 128M
+CONF
+at_exit "$SUB stop -f $T/conf >/dev/null 2>&1"
+
+# plain SCRIPT: feeds lines to the subsystem, keeping stdin open a moment so the
+# replies arrive before EOF; stdout to $T/out, stderr to $T/err.
+plain() {
+	python3 - "$@" >"$T/in" <<'PY'
+import sys
+for a in sys.argv[1:]:
+    sys.stdout.write(a + "\n")
+PY
+	(cat "$T/in"; sleep "${PLAIN_WAIT:-0.5}") | timeout 60 "$SUB" -f "$T/conf" ${BACKEND:+--backend $BACKEND} >"$T/out" 2>"$T/err"
+}
+
+INIT='{"id":1,"method":"initialize","params":{"clientInfo":{"name":"t","version":"1"}}}'
+
+plan_lazy
+
+plain "$INIT"
+ok $? "plain mode runs"
+like "$(head -c 1 "$T/out")" '^\{' "stdout carries JSON from its first byte"
+like "$(cat "$T/out")" '"id":1,"result":\{"userAgent"' "initialize answered by the backend"
+
+plain "$INIT" 'this is not json' '{"id":2,"method":"thread/start","params":{}}'
+like "$(cat "$T/out")" '^\{"id":null,"error":\{"code":-32700' "non-JSON line gets -32700 with id null"
+like "$(cat "$T/out")" '"id":2,"result":\{"thread"' "and the channel goes on"
+
+python3 -c 'import sys; sys.stdout.write("{\"x\":\"" + "a"*(130*1024*1024) + "\"}\n")' >"$T/long"
+(cat "$T/long"; echo "$INIT"; sleep 1) | timeout 60 "$SUB" -f "$T/conf" >"$T/out" 2>"$T/err"
+like "$(cat "$T/out")" '"code":-32600,"message":"message too large' "an over-long line is refused"
+like "$(cat "$T/out")" '"id":1,"result"' "the next line is served"
+rm -f "$T/long"
+
+plain "$INIT" '{"id":7,"method":"codex-ssh/status","params":{}}' '{"id":8,"method":"codex-ssh/nope","params":{}}'
+like "$(cat "$T/out")" '"id":7,"result":\{"version":"[^"]*","host_pid":[0-9]+.*"sessions":\[\{"id":1,"backend":"fake"' "codex-ssh/status answered by the subsystem"
+like "$(cat "$T/out")" '"id":8,"error":\{"code":-32601' "unknown codex-ssh/ method: -32601"
+
+PLAIN_WAIT=2 plain "$INIT" '{"id":2,"method":"thread/start","params":{}}' \
+	'{"id":3,"method":"turn/start","params":{"threadId":"thr-1","input":[{"type":"text","text":"deltas=1000"}]}}'
+python3 - "$T/out" <<'PY'
+import json, sys
+k = 0
+done = False
+for line in open(sys.argv[1]):
+    m = json.loads(line)
+    if m.get("method") == "item/agentMessage/delta":
+        assert m["params"]["delta"] == "d%d " % k, (k, m)
+        k += 1
+    if m.get("method") == "turn/completed":
+        done = True
+assert k == 1000 and done, (k, done)
+PY
+ok $? "plain mode: a 1000-delta turn, every delta in order"
+
+BACKEND=broken plain "$INIT"; rc=$?
+isnt "$rc" 0 "a backend that fails at start: non-zero exit"
+like "$(cat "$T/out")" '"error":\{"code":-32603,"message":"backend broken failed: .*exited with status 3: fake: failing on purpose' "a clear JSON-RPC error says what was run and what it printed"
+like "$(cat "$T/err")" 'failing on purpose' "and stderr says it too"
+BACKEND=missing plain "$INIT"
+like "$(cat "$T/out")" 'codex-no-such-program.*(not found|No such file)' "a backend not on PATH is named"
+
+printf 'Frobnicate yes\n' >"$T/bad.conf"
+echo "$INIT" | "$SUB" -f "$T/bad.conf" >"$T/out" 2>"$T/err"; rc=$?
+isnt "$rc" 0 "unknown keyword: non-zero exit"
+like "$(cat "$T/err")" 'bad.conf line 1: Frobnicate: unknown keyword' "the error names file and line"
+is "$(wc -c <"$T/out" | tr -d ' ')" 0 "and nothing reaches stdout"
+printf 'JournalMemory lots\n' >"$T/bad.conf"
+echo "$INIT" | "$SUB" -f "$T/bad.conf" >"$T/out" 2>"$T/err"
+like "$(cat "$T/err")" 'line 1: JournalMemory: expected a size' "a bad value names the keyword"
+
+printf '\000garbage!' | timeout 10 "$SUB" -f "$T/conf" >"$T/out" 2>"$T/err"; rc=$?
+isnt "$rc" 0 "NUL then no magic: refused"
+is "$(wc -c <"$T/out" | tr -d ' ')" 0 "with nothing on stdout"
+
+run_ok "framed mode: 10,000 deltas" timeout 120 "$PROBE" --deltas 10000 -- "$SUB" -f "$T/conf"
+like "$TAP_OUT" '^OK deltas=10000' "every delta once, in order"
+run_ok "framed without compression" timeout 120 "$PROBE" --no-compress --deltas 10000 -- "$SUB" -f "$T/conf"
+run_ok "framed: link cut three times in a 100,000-delta turn, resumed each time" \
+	timeout 180 "$PROBE" --deltas 100000 --cut-every 30000 -- "$SUB" -f "$T/conf"
+like "$TAP_OUT" '^OK deltas=100000 cuts=3 resumes=3' "all deltas exactly once across the cuts"
+run_ok "framed: a 100 MiB message, chunked and compressed" \
+	timeout 300 "$PROBE" --deltas 0 --prompt big=100M -- "$SUB" -f "$T/conf"
+like "$TAP_OUT" 'big_bytes=104857600 big_ok=1' "arrives whole (sha256 checked)"
+run_ok "framed: a 100 MiB message uncompressed" \
+	timeout 300 "$PROBE" --no-compress --deltas 0 --prompt big=100M -- "$SUB" -f "$T/conf"
+like "$TAP_OUT" 'big_ok=1' "arrives whole"
+run_ok "framed: codex-ssh/status" timeout 60 "$PROBE" --status -- "$SUB" -f "$T/conf"
+like "$TAP_OUT" '^STATUS \{.*"mode":"daemon".*"state":"attached"' "status lists the attached session"
+
+run_ok "backend crash mid-turn: CLOSE 7" timeout 60 "$PROBE" --deltas 100 --prompt crash=5 --expect-close 7 -- "$SUB" -f "$T/conf"
+like "$TAP_OUT" 'exited with status 3' "the exit status is reported"
+run_ok "backend fails to start: ERROR 6" timeout 60 "$PROBE" --backend broken --expect-close 6 -- "$SUB" -f "$T/conf"
+like "$TAP_OUT" 'failed: .*fake-app-server --exit-at-start 3.* exited with status 3: fake: failing on purpose' "what was run and what it printed"
+run_ok "unknown backend name: ERROR 6 listing the configured ones" \
+	timeout 60 "$PROBE" --backend nonesuch --expect-close 6 -- "$SUB" -f "$T/conf"
+like "$TAP_OUT" 'unknown backend "nonesuch" \(configured: .*fake' "names the known backends"
+echo 0000000000000000000000000000000000000000000000000000000000000000 >"$T/tok"
+run_ok "resume with an unknown token: ERROR 4" timeout 60 "$PROBE" --adopt "$T/tok" --expect-close 4 -- "$SUB" -f "$T/conf"
+
+printf 'Daemon no\n' >>"$T/conf"
+run_ok "Daemon no: framed session in the subsystem process" timeout 60 "$PROBE" --deltas 1000 -- "$SUB" -f "$T/conf"
+run_ok "Daemon no: a session cannot outlive its channel (resume refused)" \
+	timeout 60 "$PROBE" --deltas 1000 --cut-every 500 --expect-close 4 -- "$SUB" -f "$T/conf"
+
+done_testing
