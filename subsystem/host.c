@@ -62,7 +62,17 @@ struct chan {
 	uint64_t ack_sent;
 	int exit_code;
 	char reason[512];
+	uint8_t *big;                 /* a message over one chunk, being sent */
+	size_t big_len, big_off;
 };
+
+static void
+chan_drop_big(struct chan *ch)
+{
+	free(ch->big);
+	ch->big = NULL;
+	ch->big_len = ch->big_off = 0;
+}
 
 struct session {
 	struct session *next;
@@ -682,14 +692,18 @@ chan_read(struct host *h, struct chan *ch)
 	}
 }
 
-/* Moves journalled messages into the channel's buffer while it has room. */
+/*
+ * Moves journalled messages into the channel's buffer while it has room. A message
+ * bigger than one chunk is copied out of the journal first: it is sent over many
+ * rounds of the loop, and the journal may move its bytes meanwhile.
+ */
 static void
 chan_fill(struct chan *ch)
 {
 	struct session *s = ch->s;
 	struct frame_chunk fc;
 	const uint8_t *msg;
-	size_t len;
+	size_t len, n;
 	int r;
 
 	if (s == NULL || ch->state != CH_OPEN)
@@ -706,8 +720,31 @@ chan_fill(struct chan *ch)
 				chan_fail(ch, FRAME_CODE_INTERNAL, "output buffer overflow");
 				return;
 			}
-			if (r == 0)
+			if (r == 0) {
 				s->send_next++;
+				chan_drop_big(ch);
+			}
+			continue;
+		}
+		if (!ch->framed && ch->big != NULL) {
+			/* A big plain message goes out a piece at a time. */
+			n = ch->big_len - ch->big_off;
+			if (n > OUT_HIGH)
+				n = OUT_HIGH;
+			if (buf_put(ch->obuf, ch->big + ch->big_off, n) != 0) {
+				chan_fail(ch, 0, "output buffer overflow");
+				return;
+			}
+			ch->big_off += n;
+			if (ch->big_off < ch->big_len)
+				continue;
+			chan_drop_big(ch);
+			if (buf_put(ch->obuf, "\n", 1) != 0) {
+				chan_fail(ch, 0, "output buffer overflow");
+				return;
+			}
+			s->send_next++;
+			PROTO_IGNORE(journal_ack(s->j, s->send_next));
 			continue;
 		}
 		if (s->send_next >= journal_next_seq(s->j))
@@ -717,6 +754,18 @@ chan_fill(struct chan *ch)
 			return;
 		}
 		s->bytes_out += len;
+		if (len > FRAME_MAX_PAYLOAD) {
+			if ((ch->big = malloc(len)) == NULL) {
+				chan_fail(ch, FRAME_CODE_INTERNAL, "out of memory");
+				return;
+			}
+			memcpy(ch->big, msg, len);
+			ch->big_len = len;
+			ch->big_off = 0;
+			msg = ch->big;
+			if (!ch->framed)
+				continue;
+		}
 		if (ch->framed) {
 			/* Tiny messages compress badly alone, but the shared stream
 			 * makes even deltas cheap: compress everything. */
@@ -727,7 +776,6 @@ chan_fill(struct chan *ch)
 			continue;
 		}
 		if (buf_put(ch->obuf, msg, len) != 0 || buf_put(ch->obuf, "\n", 1) != 0) {
-			/* A message larger than the buffer: write it in pieces. */
 			chan_fail(ch, 0, "output buffer overflow");
 			return;
 		}
@@ -735,6 +783,18 @@ chan_fill(struct chan *ch)
 		/* Plain mode has no acks: what is written is delivered. */
 		PROTO_IGNORE(journal_ack(s->j, s->send_next));
 	}
+}
+
+/* Whether the channel has more to send than its buffer holds. */
+static int
+chan_has_more(const struct chan *ch)
+{
+	const struct session *s = ch->s;
+
+	if (s == NULL || ch->state != CH_OPEN)
+		return 0;
+	return ch->big != NULL || (ch->framed && frame_enc_busy(ch->enc)) ||
+	    s->send_next < journal_next_seq(s->j);
 }
 
 static void
@@ -1103,6 +1163,7 @@ sweep(struct host *h)
 				break;
 			}
 		}
+		chan_drop_big(ch);
 		buf_free(ch->obuf);
 		frame_dec_free(ch->dec);
 		frame_enc_free(ch->enc);
@@ -1135,7 +1196,7 @@ housekeep(struct host *h, int64_t now)
 		ch = s->ch;
 		/* The backend is finished and everything it said was handed over. */
 		if (s->be_exited && s->be_eof && ch != NULL && ch->state == CH_OPEN &&
-		    s->send_next >= journal_next_seq(s->j) &&
+		    s->send_next >= journal_next_seq(s->j) && ch->big == NULL &&
 		    (!ch->framed || !frame_enc_busy(ch->enc))) {
 			char why[600];
 			unsigned code = sess_exit_reason(s, why, sizeof(why));
@@ -1225,6 +1286,7 @@ host_run(struct host *h, char *reason, size_t reasonlen)
 	struct session *s;
 	struct ctlconn *cc, *ccn;
 	int64_t now, timeout;
+	int busy;
 
 	for (;;) {
 		size_t need = 2;
@@ -1247,11 +1309,20 @@ host_run(struct host *h, char *reason, size_t reasonlen)
 					ch->state = CH_CLOSING;
 				}
 		}
-		for (ch = h->chans; ch != NULL; ch = ch->next)
-			if (!ch->dead) {
+		busy = 0;
+		for (ch = h->chans; ch != NULL; ch = ch->next) {
+			int k;
+
+			/* Refill as long as the channel takes everything at once. */
+			for (k = 0; k < 16 && !ch->dead; k++) {
 				chan_fill(ch);
 				chan_write(ch);
+				if (buf_len(ch->obuf) > 0 || !chan_has_more(ch))
+					break;
 			}
+			if (!ch->dead && buf_len(ch->obuf) == 0 && chan_has_more(ch))
+				busy = 1;
+		}
 		housekeep(h, now);
 		sweep(h);
 		if (idle(h)) {
@@ -1304,7 +1375,7 @@ host_run(struct host *h, char *reason, size_t reasonlen)
 		for (cc = h->ctls; cc != NULL; cc = cc->next)
 			pf[n++] = (struct pollfd){ .fd = cc->fd, .events = POLLIN };
 
-		timeout = 1000;
+		timeout = busy ? 0 : 1000;
 		for (s = h->sessions; s != NULL; s = s->next)
 			if (s->stop_stage > 0 && s->be.pid > 0 && s->stop_at_ms - now < timeout)
 				timeout = s->stop_at_ms - now;
@@ -1390,6 +1461,7 @@ host_free(struct host *h)
 		h->chans = ch->next;
 		if (!ch->dead)
 			chan_close(h, ch, 0, NULL);
+		chan_drop_big(ch);
 		buf_free(ch->obuf);
 		frame_dec_free(ch->dec);
 		frame_enc_free(ch->enc);

@@ -77,6 +77,22 @@ assert k == 1000 and done, (k, done)
 PY
 ok $? "plain mode: a 1000-delta turn, every delta in order"
 
+PLAIN_WAIT=4 plain "$INIT" '{"id":2,"method":"thread/start","params":{}}' \
+	'{"id":3,"method":"turn/start","params":{"threadId":"thr-1","input":[{"type":"text","text":"deltas=2 big=40M"}]}}'
+python3 - "$T/out" <<'PY'
+import hashlib, json, sys
+ok = False
+for line in open(sys.argv[1]):
+    m = json.loads(line)
+    if m.get("method") == "item/commandExecution/outputDelta":
+        d = m["params"]["delta"]
+        assert len(d) == 40 * 1024 * 1024, len(d)
+        assert hashlib.sha256(d.encode()).hexdigest() == m["params"]["sha256"]
+        ok = True
+assert ok
+PY
+ok $? "plain mode: a 40 MiB message arrives whole (sha256 checked)"
+
 BACKEND=broken plain "$INIT"; rc=$?
 isnt "$rc" 0 "a backend that fails at start: non-zero exit"
 like "$(cat "$T/out")" '"error":\{"code":-32603,"message":"backend broken failed: .*exited with status 3: fake: failing on purpose' "a clear JSON-RPC error says what was run and what it printed"
