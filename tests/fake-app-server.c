@@ -38,7 +38,7 @@
  * turns stop generating while the buffer is above a low mark, and stdin stops being
  * read while it is above a high mark, so memory stays bounded and nothing is dropped.
  */
-#include "config.h"
+#include "cxs_config.h"
 
 #include <sys/types.h>
 
