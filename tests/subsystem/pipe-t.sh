@@ -138,6 +138,42 @@ like "$TAP_OUT" 'unknown backend "nonesuch" \(configured: .*fake' "names the kno
 echo 0000000000000000000000000000000000000000000000000000000000000000 >"$T/tok"
 run_ok "resume with an unknown token: ERROR 4" timeout 60 "$PROBE" --adopt "$T/tok" --expect-close 4 -- "$SUB" -f "$T/conf"
 
+# A protocol violation gets an ERROR frame with a reason, then the channel closes.
+python3 - "$SUB" "$T/conf" <<'PY'
+import subprocess, sys
+p = subprocess.run([sys.argv[1], "-f", sys.argv[2]], timeout=20,
+                   input=b"\0cxssh\r\n" + b"\xff\xff\xff\xff" + b"x" * 64,
+                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+out = p.stdout
+assert out.startswith(b"\0cxssh\r\n"), out[:20]
+body = out[12:]
+assert body[0] & 0xf0 == 0x90 and body[1] == 7, body[:4]   # [7, code, reason]
+assert b"exceeds" in body or b"length" in body, body
+print("# " + body[4:].decode(errors="replace"))
+PY
+ok $? "a bad frame length gets ERROR 1 with a reason, then the channel closes"
+
+# A crashed session host: its stale socket and lock are recovered by the next channel.
+run_ok "a session to start a host" timeout 60 "$PROBE" --deltas 10 -- "$SUB" -f "$T/conf"
+hp=$(pgrep -f "codex-subsystem host -f $T/conf" | head -n 1)
+kill -9 "$hp" 2>/dev/null
+sleep 0.2
+ok "$([ -S "$T/run/host.sock" ]; echo $?)" "the killed host left its socket behind"
+run_ok "the next channel starts a new host over the stale socket" \
+	timeout 60 "$PROBE" --deltas 10 -- "$SUB" -f "$T/conf"
+isnt "$(pgrep -f "codex-subsystem host -f $T/conf" | head -n 1)" "$hp" "a new host runs"
+
+# A detached session ends when DetachTimeout runs out: its backend is stopped.
+"$SUB" stop -f "$T/conf"
+sleep 0.5
+sed 's/^IdleTimeout .*/IdleTimeout 30s/' "$T/conf" >"$T/conf-dt"
+printf 'DetachTimeout 2s\n' >>"$T/conf-dt"
+run_ok "a session left detached" timeout 60 "$PROBE" --deltas 10 --no-close -- "$SUB" -f "$T/conf-dt"
+like "$("$SUB" status -f "$T/conf-dt")" 'fake .* detached' "status shows it detached"
+sleep 4
+like "$("$SUB" status -f "$T/conf-dt")" 'no sessions' "after DetachTimeout it is gone"
+"$SUB" stop -f "$T/conf-dt"
+
 printf 'Daemon no\n' >>"$T/conf"
 run_ok "Daemon no: framed session in the subsystem process" timeout 60 "$PROBE" --deltas 1000 -- "$SUB" -f "$T/conf"
 run_ok "Daemon no: a session cannot outlive its channel (resume refused)" \
