@@ -27,6 +27,10 @@
 
 #include "client/sshconf.h"
 
+#ifndef GLOB_TILDE
+#define GLOB_TILDE	0	/* ~user Includes then simply match nothing */
+#endif
+
 #define MAX_WARNINGS	64
 #define MAX_NAME	256	/* longest name the edit distance looks at */
 
@@ -615,6 +619,15 @@ slurp(struct sshconf *cfg, const char *path, size_t *len, const char **skip)
 	int fd;
 
 	*skip = NULL;
+	/*
+	 * Opening a device or a FIFO can have effects: look before opening.
+	 * Directories matched by a glob are skipped quietly, like ssh does.
+	 */
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		if (!S_ISDIR(st.st_mode))
+			*skip = "not a regular file";
+		return NULL;
+	}
 	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) == -1) {
 		if (errno != ENOENT && errno != ENOTDIR)
 			*skip = strerror(errno);
@@ -624,9 +637,7 @@ slurp(struct sshconf *cfg, const char *path, size_t *len, const char **skip)
 		*skip = strerror(errno);
 		goto out;
 	}
-	/* Directories matched by a glob are skipped quietly, like ssh does. */
-	if (S_ISDIR(st.st_mode))
-		goto out;
+	/* Replaced since the stat() above. */
 	if (!S_ISREG(st.st_mode)) {
 		*skip = "not a regular file";
 		goto out;

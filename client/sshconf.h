@@ -142,10 +142,10 @@ int sshconf_list_json(const struct sshconf *cfg, struct cJSON **out)
  * Up to n aliases close to name, best first: an alias equal but for case, then
  * aliases within a small edit distance (Damerau-Levenshtein: insertions,
  * deletions, substitutions, transpositions; at most 1 for names of up to 4
- * characters, 2 up to 8, else 3, compared case-insensitively) or starting with
- * name (at least 2 characters); ties keep file order. An exact alias is not
- * suggested to itself. Stores pointers owned by cfg in out[] and returns how
- * many (0 when nothing is close).
+ * characters, 2 up to 8, else 3, compared case-insensitively, and less than
+ * the longer name's length) or starting with name (at least 2 characters);
+ * ties keep file order. An exact alias is not suggested to itself. Stores
+ * pointers owned by cfg in out[] and returns how many (0 when nothing is close).
  */
 size_t sshconf_suggest(const struct sshconf *cfg, const char *name,
     const char **out, size_t n) PROTO_NONNULL(1, 2);

@@ -237,8 +237,12 @@ fuzz_http(const uint8_t *data, size_t len, size_t max, uint32_t seed)
 	size_t t1, t2;
 	const char *key, *resp;
 	char accept[WS_ACCEPT_LEN + 1];
+	enum ws_kind kind;
 	int r1, r2, st;
 
+	kind = ws_sniff(data, len);
+	CHECK(kind != WS_KIND_HTTP || (len >= 4 && memcmp(data, "GET ", 4) == 0));
+	CHECK(kind != WS_KIND_MORE || len < 4);
 	r1 = http_run(data, len, 0, &t1, &h1);
 	r2 = http_run(data, len, seed | 1, &t2, &h2);
 	CHECK(r1 == r2 && ws_http_status(h1) == ws_http_status(h2));
@@ -252,7 +256,7 @@ fuzz_http(const uint8_t *data, size_t len, size_t max, uint32_t seed)
 		CHECK(st == 0 && t1 == len);
 		CHECK(ws_http_response(h1, out) == PROTO_ERR_ARG);
 	} else if (r1 == 1) {
-		CHECK(st == 101 && t1 == t2);
+		CHECK(st == 101 && t1 == t2 && kind == WS_KIND_HTTP);
 		CHECK(ws_http_path(h1) != NULL && ws_http_path(h1)[0] != '\0');
 		key = ws_http_header(h1, "sec-websocket-key");
 		CHECK(key != NULL && strlen(key) == 24);
