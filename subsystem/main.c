@@ -89,11 +89,14 @@ print_status(const char *js)
 		    "JOURNAL DISK");
 	cJSON_ArrayForEach(s, arr) {
 		cJSON *pid = cJSON_GetObjectItem(s, "pid");
+		char pidtxt[32] = "-";
 
+		if (cJSON_IsNumber(pid))
+			snprintf(pidtxt, sizeof(pidtxt), "%d", pid->valueint);
 		printf("%4d  %-12s %8s  %-9s %8.0f %12.0f %12.0f %12.0f %12.0f\n",
 		    cJSON_GetObjectItem(s, "id")->valueint,
 		    cJSON_GetStringValue(cJSON_GetObjectItem(s, "backend")),
-		    cJSON_IsNumber(pid) ? cJSON_PrintUnformatted(pid) : "-",
+		    pidtxt,
 		    cJSON_GetStringValue(cJSON_GetObjectItem(s, "state")),
 		    cJSON_GetNumberValue(cJSON_GetObjectItem(s, "uptime_s")),
 		    cJSON_GetNumberValue(cJSON_GetObjectItem(s, "bytes_in")),
