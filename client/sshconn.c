@@ -50,6 +50,7 @@
 #include "client/sshconn.h"
 
 #define DEFAULT_TIMEOUT		30	/* seconds, when ConnectTimeout is unset */
+#define MAX_TIMEOUT		86400
 #define DEFAULT_ALIVE_MAX	3
 #define DEFAULT_PROMPTS		3	/* NumberOfPasswordPrompts */
 #define MAX_JUMPS		8	/* ProxyJump hops, nested or listed */
@@ -314,6 +315,10 @@ askpass_read(const char *prog, const char *prompt, char *buf, size_t len)
 		goto out;
 	}
 	if (pid == 0) {
+		sigset_t none;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
 		if (dup2(p[1], STDOUT_FILENO) == -1)
 			_exit(127);
 		execlp(prog, prog, prompt, (char *)NULL);
@@ -382,7 +387,7 @@ sshconn_prompt_default(void *arg, const char *prompt, int echo, char *buf,
 			close(fd);
 			return rc;
 		}
-		use_askpass = 1;
+		/* No terminal: askpass, if allowed, is all there is. */
 	}
 	if (!allow_askpass)
 		return -1;
@@ -1032,31 +1037,56 @@ add_helper(struct sshconn *c, pid_t pid)
 	return 0;
 }
 
-/* Waits a bounded time for each helper, then terminates what is left. */
+/* Waits up to ms for pid to exit; 1 when it did (or is not ours to wait for). */
+static int
+wait_exit(pid_t pid, int ms)
+{
+	struct timespec ts = { 0, 10 * 1000 * 1000 };
+	int waited, st;
+
+	for (waited = 0; waited <= ms; waited += 10) {
+		if (waitpid(pid, &st, WNOHANG) != 0)
+			return 1;
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
+/* Waits a bounded time for each helper (a relay finishes on its own once our
+ * end of its socketpair is closed), then terminates what is left. */
 static void
 reap_helpers(struct sshconn *c)
 {
-	struct timespec ts = { 0, 10 * 1000 * 1000 };
 	size_t i;
-	int waited, st;
 
 	for (i = 0; i < c->nhelpers; i++) {
-		pid_t r;
-
-		for (waited = 0; waited < REAP_WAIT_MS; waited += 10) {
-			r = waitpid(c->helpers[i], &st, WNOHANG);
-			if (r != 0)
-				break;
-			nanosleep(&ts, NULL);
-		}
-		if (waited >= REAP_WAIT_MS) {
-			kill(c->helpers[i], SIGTERM);
-			while (waitpid(c->helpers[i], &st, 0) == -1 &&
-			    errno == EINTR)
-				;
-		}
+		if (wait_exit(c->helpers[i], REAP_WAIT_MS))
+			continue;
+		kill(c->helpers[i], SIGTERM);
+		if (wait_exit(c->helpers[i], 1000))
+			continue;
+		kill(c->helpers[i], SIGKILL);
+		while (waitpid(c->helpers[i], NULL, 0) == -1 && errno == EINTR)
+			;
 	}
 	c->nhelpers = 0;
+}
+
+/* A forked helper starts with default signal handling and nothing blocked,
+ * whatever the caller had set up (a blocked or ignored SIGTERM would make it
+ * unkillable by reap_helpers()). */
+static void
+child_signals(void)
+{
+	static const int sigs[] = { SIGHUP, SIGINT, SIGQUIT, SIGPIPE, SIGTERM,
+	    SIGCHLD, SIGALRM, SIGUSR1, SIGUSR2 };
+	sigset_t none;
+	size_t i;
+
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		signal(sigs[i], SIG_DFL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
 /*
@@ -1165,7 +1195,7 @@ tcp_connect(struct ctx *x, const char *host, int port, int family, int *fdp)
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = family;
 	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_ADDRCONFIG;
+	hints.ai_flags = AI_NUMERICSERV;
 	snprintf(portstr, sizeof(portstr), "%d", port);
 	where(x, host, name, sizeof(name));
 	debugf(x, "Connecting to %s port %d.", name, port);
@@ -1280,6 +1310,7 @@ spawn_proxy(struct ctx *x, const char *tmpl, const char *host, int port,
 		goto out;
 	}
 	if (pid == 0) {
+		child_signals();
 		if (dup2(sv[1], STDIN_FILENO) == -1 ||
 		    dup2(sv[1], STDOUT_FILENO) == -1)
 			_exit(127);
@@ -1572,6 +1603,7 @@ open_jump(struct ctx *x, const char *spec, const char *host, int port, int *fdp)
 		close_others(keep, 3);
 		/* It lives exactly as long as our end of the socketpair:
 		 * terminal signals are the caller's to handle. */
+		child_signals();
 		signal(SIGPIPE, SIG_IGN);
 		signal(SIGINT, SIG_IGN);
 		signal(SIGQUIT, SIG_IGN);
@@ -1820,7 +1852,8 @@ unknown_host(struct ctx *x, int strict, const ssh_key key, const char *fp)
 			    "or with -o StrictHostKeyChecking=accept-new",
 			    x->hostport, key_type_name(key), fp, x->batch ?
 			    "BatchMode forbids asking" :
-			    "there is no terminal to ask on");
+			    "there is no terminal to ask on (or the question was "
+			    "cancelled)");
 			return SSHCONN_ERR_HOSTKEY;
 		}
 		if (strcasecmp(answer, "yes") == 0 || strcmp(answer, fp) == 0) {
@@ -2016,7 +2049,7 @@ auth_pubkey(struct ctx *x, char *const *ids, const int *explicit, size_t nids)
 	}
 	for (i = 0; i < nids; i++) {
 		ssh_key pub = NULL, priv = NULL;
-		int accepted = 0, lr;
+		int accepted = 0;
 
 		display_path(x->home, ids[i], shown, sizeof(shown));
 		if (access(ids[i], R_OK) != 0) {
@@ -2041,7 +2074,7 @@ auth_pubkey(struct ctx *x, char *const *ids, const int *explicit, size_t nids)
 				return rc;
 			accepted = 1;
 		}
-		if ((lr = load_private(x, ids[i], shown, &priv)) != 0) {
+		if (load_private(x, ids[i], shown, &priv) != 0) {
 			if (accepted)
 				tried_add(x, "publickey", shown);
 			continue;
@@ -2495,6 +2528,39 @@ get_string(ssh_session s, enum ssh_options_e what, char **dst)
 	return rc;
 }
 
+/* After a failed handshake over a ProxyCommand: when the command has exited,
+ * that is the news (its own messages went to stderr). */
+static int
+proxy_failed(struct ctx *x, const char *name)
+{
+	struct sshconn *c = x->c;
+	pid_t pid;
+	int st, i;
+
+	if (c->nhelpers == 0)
+		return 0;
+	pid = c->helpers[c->nhelpers - 1];
+	for (i = 0; i < 50; i++) {
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			c->nhelpers--;
+			if (WIFEXITED(st))
+				errf(x->err, x->errlen, "cannot connect to %s port "
+				    "%d: the ProxyCommand exited with status %d",
+				    name, c->port, WEXITSTATUS(st));
+			else
+				errf(x->err, x->errlen, "cannot connect to %s port "
+				    "%d: the ProxyCommand was killed by signal %d",
+				    name, c->port, WIFSIGNALED(st) ?
+				    WTERMSIG(st) : 0);
+			return 1;
+		}
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
 static int
 open_conn(const struct sshconn_opts *o, int depth, struct sshconn **out,
     char *err, size_t errlen)
@@ -2567,6 +2633,8 @@ open_conn(const struct sshconn_opts *o, int depth, struct sshconn **out,
 	x.timeout = x.os.connect_timeout > 0 ? x.os.connect_timeout :
 	    x.have_ch && x.ch.connect_timeout > 0 ? x.ch.connect_timeout :
 	    DEFAULT_TIMEOUT;
+	if (x.timeout > MAX_TIMEOUT)
+		x.timeout = MAX_TIMEOUT;	/* milliseconds must fit an int */
 	if ((rc = apply_overrides(&x)) != 0)
 		goto out;
 	rc = SSHCONN_ERR_NOMEM;
@@ -2637,6 +2705,10 @@ open_conn(const struct sshconn_opts *o, int depth, struct sshconn **out,
 		char name[600];
 
 		where(&x, c->host, name, sizeof(name));
+		if (pcmd != NULL && proxy_failed(&x, name)) {
+			rc = SSHCONN_ERR_CONNECT;
+			goto out;
+		}
 		errf(err, errlen, "SSH handshake with %s port %d failed: %s", name,
 		    c->port, sess_error(&x));
 		rc = SSHCONN_ERR_PROTOCOL;

@@ -12,6 +12,17 @@
  *
  * Every function is blocking and runs to completion (ConnectTimeout bounds the
  * network waits; prompts wait for the user). Nothing here exits or writes to stdout.
+ *
+ * Helper processes: a ProxyCommand runs as a child; each ProxyJump hop is a
+ * forked child that keeps running libssh to relay the jump host's channel. They
+ * are reaped by sshconn_close(). Forking a process that runs library code is only
+ * safe in a single-threaded program, which codex-connect is.
+ *
+ * Known limits (libssh 0.10 does not expose what would be needed): of the
+ * IdentityFile lines in ssh_config only the first is used (client/sshconf.c
+ * reports one), IdentitiesOnly=yes leaves the agent out entirely (its keys
+ * cannot be filtered), BatchMode and IdentitiesOnly are read from -o only, and
+ * HostKeyAlias is refused.
  */
 #ifndef CXS_CLIENT_SSHCONN_H
 #define CXS_CLIENT_SSHCONN_H
@@ -108,9 +119,8 @@ struct sshconn_opts {
  * PreferredAuthentications, PubkeyAuthentication, KbdInteractiveAuthentication,
  * PasswordAuthentication, NumberOfPasswordPrompts, KexAlgorithms, Ciphers, MACs,
  * HostKeyAlgorithms, LogLevel. Accepted and ignored: Compression (the tunnel
- * compresses), TCPKeepAlive (always on), CheckHostIP, ForwardAgent=no,
- * ForwardX11=no, RequestTTY, ControlMaster=no, ControlPath, ControlPersist,
- * SendEnv, SetEnv.
+ * compresses), TCPKeepAlive (always on), CheckHostIP, RequestTTY, ControlPath,
+ * ControlPersist, and ForwardAgent, ForwardX11 and ControlMaster set to "no".
  */
 int sshconn_check_option(const char *option, char *err, size_t errlen)
     PROTO_WUR PROTO_NONNULL(1);

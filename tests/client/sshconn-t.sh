@@ -3,7 +3,8 @@
 # against private OpenSSH sshds on 127.0.0.1: host key verification (known,
 # unknown, accept-new, changed, hashed, other type), authentication (key file,
 # passphrase through SSH_ASKPASS, agent, wrong key), channel and subsystem
-# refusals (unknown subsystem, MaxSessions), TCP and DNS failures, ProxyJump.
+# refusals (unknown subsystem, MaxSessions), TCP and DNS failures, ProxyJump,
+# ProxyCommand.
 #
 # Run by `make check`, or by hand from the build directory:
 #   ../tests/client/sshconn-t.sh
@@ -309,5 +310,16 @@ probe -F "$CFG" -o ProxyJump=jumphost -p "$closed" testhost echo </dev/null
 isnt "$RC" 0 "ProxyJump to a closed port: fails"
 like "$OUT" "jump host jumphost cannot open a connection to 127\\.0\\.0\\.1 port $closed" \
     "  and names the jump host and the target"
+
+# ---- ProxyCommand ------------------------------------------------------------------
+
+OUT=$(echo proxied | setsid -w timeout "$PROBE_TIMEOUT" "$PROBE" -F "$CFG" \
+    -o "ProxyCommand=ssh -o BatchMode=yes -F $CFG -W %h:%p jumphost" \
+    testhost echo 2>&1)
+is "$?:$OUT" "0:proxied" "ProxyCommand (ssh -W through the jump host)"
+
+probe -F "$CFG" -o ProxyCommand=false testhost echo </dev/null
+like "$OUT" "cannot connect to testhost \\(127\\.0\\.0\\.1\\) port $SSHD_PORT: the ProxyCommand exited with status 1" \
+    "a ProxyCommand that fails: says so"
 
 done_testing
