@@ -135,6 +135,18 @@ is "$OUT" "$(cksum <"$big")" "3 MB echoed back intact (both directions at once)"
 probe -F "$CFG" -e testhost 'echo exec works'
 is "$RC:$OUT" "0:exec works" "exec channel"
 
+# ---- the host as typed ------------------------------------------------------------
+
+direct="-o UserKnownHostsFile=$KH -o IdentityFile=$KEY -o GlobalKnownHostsFile=/dev/null"
+for h in "$SSHD_USER@127.0.0.1:$SSHD_PORT" "[127.0.0.1]:$SSHD_PORT" \
+    "ssh://$SSHD_USER@127.0.0.1:$SSHD_PORT"; do
+	# shellcheck disable=SC2086
+	probe -F /dev/null $direct -e "$h" 'echo typed'
+	is "$RC:$OUT" "0:typed" "host typed as $h"
+done
+probe -F /dev/null "$SSHD_USER@-oProxyCommand=x" echo </dev/null
+like "$OUT" "invalid host name" "a host name that looks like an option is refused"
+
 # ---- unknown host keys --------------------------------------------------------
 
 : >"$tmp/empty_kh"
