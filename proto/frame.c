@@ -355,7 +355,7 @@ struct frame_enc {
 	uint64_t seq;
 	const uint8_t *msg;
 	size_t len;
-	size_t off;             /* bytes of msg chunked (uncompressed) or given to deflate */
+	size_t off;             /* bytes of msg chunked, or given to deflate */
 	size_t mchunk;
 
 	/* deflate output not yet sent: zout[zstart..zend) */
@@ -552,7 +552,8 @@ enc_chunk_z(struct frame_enc *enc, struct frame_chunk *out)
 	}
 	while (enc->zend - enc->zstart < want && !enc->zdone) {
 		if (enc->zstart > 0) {
-			memmove(enc->zout, enc->zout + enc->zstart, enc->zend - enc->zstart);
+			memmove(enc->zout, enc->zout + enc->zstart,
+			    enc->zend - enc->zstart);
 			enc->zend -= enc->zstart;
 			enc->zstart = 0;
 		}
@@ -925,7 +926,8 @@ dec_fail(struct frame_dec *d, int err, unsigned code, const char *fmt, ...)
 	return err;
 }
 
-#define VIOLATION(d, ...) dec_fail((d), PROTO_ERR_INVALID, FRAME_CODE_PROTOCOL, __VA_ARGS__)
+#define VIOLATION(d, ...) \
+	dec_fail((d), PROTO_ERR_INVALID, FRAME_CODE_PROTOCOL, __VA_ARGS__)
 
 struct frame_dec *
 frame_dec_new(size_t max_message)
@@ -1352,7 +1354,8 @@ dec_info(struct frame_dec *d, struct mpr *r, int hello, struct frame_info *info)
 			info->next = u;
 			break;
 		case K_MAX_MESSAGE:
-			if ((e = read_uint_field(d, r, "max_message", UINT64_MAX, &u)) != 0)
+			if ((e = read_uint_field(d, r, "max_message", UINT64_MAX,
+			    &u)) != 0)
 				return e;
 			info->max_message = u;
 			break;
@@ -1373,8 +1376,8 @@ dec_info(struct frame_dec *d, struct mpr *r, int hello, struct frame_info *info)
 			if (mp_raw(r, 1, &v, &vlen) != 0)
 				return VIOLATION(d, "backend is not a str");
 			if (vlen >= sizeof(info->backend))
-				return VIOLATION(d, "backend name of %zu bytes is too long",
-				    vlen);
+				return VIOLATION(d,
+				    "backend name of %zu bytes is too long", vlen);
 			if (memchr(v, '\0', vlen) != NULL)
 				return VIOLATION(d, "backend name contains NUL");
 			memcpy(info->backend, v, vlen);
