@@ -60,7 +60,8 @@ enum frame_code {
 /* Feature bits (names on the wire: "zlib"). Unknown names are ignored. */
 #define FRAME_FEAT_ZLIB 0x1u
 
-/* HELLO and WELCOME share one shape; fields a frame type does not use are zero. */
+/* HELLO and WELCOME share one shape; fields a frame type does not use are zero.
+ * A decoded WELCOME always has a token; a decoded HELLO with a token has next. */
 struct frame_info {
 	unsigned version;          /* HELLO: highest spoken; WELCOME: chosen */
 	unsigned min_version;      /* HELLO only; 0 means 1 */
@@ -94,7 +95,8 @@ struct frame {
 		} ping;
 		struct {                         /* ERROR, CLOSE */
 			unsigned code;
-			const char *reason;      /* NUL-terminated, <= FRAME_MAX_REASON */
+			const char *reason;      /* NUL-terminated, <= FRAME_MAX_REASON;
+						  * a NUL sent inside it reads as '?' */
 		} error;
 	} u;
 };
@@ -107,7 +109,8 @@ struct frame_enc;
 struct frame_enc *frame_enc_new(void) PROTO_WUR;
 void frame_enc_free(struct frame_enc *enc);
 /* Turns compression on at zlib level (1..9) or off (0), starting a fresh deflate
- * stream either way. Returns 0, PROTO_ERR_ZLIB or PROTO_ERR_NOMEM. */
+ * stream either way and abandoning any message in progress (a new connection).
+ * Returns 0, PROTO_ERR_ARG (level out of range), PROTO_ERR_ZLIB or PROTO_ERR_NOMEM. */
 int frame_enc_set_zlib(struct frame_enc *enc, int level) PROTO_WUR PROTO_NONNULL(1);
 /* Chunk size used for DATA payloads (1..FRAME_MAX_PAYLOAD; default the maximum).
  * For tests. */
@@ -141,12 +144,17 @@ int frame_enc_chunk(struct frame_enc *enc, struct frame_chunk *out)
 /* True while a message begun is not fully chunked. */
 int frame_enc_busy(const struct frame_enc *enc) PROTO_NONNULL(1);
 
-/* Convenience: begin + every chunk appended to out. On error out is left as it was. */
+/* Convenience: begin + every chunk appended to out. On error out is left as it was.
+ * The room needed is reserved first, so PROTO_ERR_TOO_LARGE (out too small)
+ * leaves the deflate stream untouched. A compressed message that fails after
+ * deflating began leaves the stream out of step with the peer: later compressed
+ * messages fail with PROTO_ERR_ZLIB until frame_enc_set_zlib(). */
 int frame_put_data(struct frame_enc *enc, struct buf *out, uint64_t seq,
     const void *msg, size_t len, int compress) PROTO_WUR PROTO_NONNULL(1, 2);
 
 /* Control frames, appended to out. Each returns 0, PROTO_ERR_TOO_LARGE (out is full;
- * nothing appended), PROTO_ERR_ARG (a field beyond its limit) or PROTO_ERR_NOMEM. */
+ * nothing appended), PROTO_ERR_ARG (a field beyond its limit, an unknown feature
+ * bit, a WELCOME without a token) or PROTO_ERR_NOMEM. */
 int frame_put_magic(struct buf *out) PROTO_WUR PROTO_NONNULL(1);
 int frame_put_hello(struct buf *out, const struct frame_info *info) PROTO_WUR PROTO_NONNULL(1, 2);
 int frame_put_welcome(struct buf *out, const struct frame_info *info) PROTO_WUR PROTO_NONNULL(1, 2);
@@ -166,20 +174,28 @@ struct frame_dec;
 struct frame_dec *frame_dec_new(size_t max_message) PROTO_WUR;
 void frame_dec_free(struct frame_dec *dec);
 /* Turns inflation on (fresh stream) or off. DATA with FRAME_F_ZLIB while off is an
- * error. */
+ * error. PROTO_ERR_ARG while a message is partly received (reset first). Call it
+ * on the WELCOME (or HELLO) event, before more input or frame_dec_next(): feeding
+ * input decodes DATA that follows the frames already taken. */
 int frame_dec_set_zlib(struct frame_dec *dec, int on) PROTO_WUR PROTO_NONNULL(1);
 /* Drops any partial frame and partial message, clears the error and restarts the
- * inflate stream (a new connection). */
+ * inflate stream (a new connection). A large reassembly buffer, otherwise kept
+ * for the next message, is given back. */
 void frame_dec_reset(struct frame_dec *dec) PROTO_NONNULL(1);
 
-/* Copies len bytes of input in. Returns 0, PROTO_ERR_NOMEM, or the sticky error. */
+/* Copies len bytes of input in. Returns 0, PROTO_ERR_NOMEM, or the sticky error.
+ * Input is decoded as far as it can be without producing events; what waits for
+ * frame_dec_next() is buffered, so memory stays within FRAME_MAX + max_message +
+ * a constant only for a caller that drains frame_dec_next() between feeds. */
 int frame_dec_feed(struct frame_dec *dec, const void *data, size_t len)
     PROTO_WUR PROTO_NONNULL(1);
 /*
  * Zero-copy input: stores in *dst where the next input bytes should be written and
  * returns how many may be written there (> 0), or a negative error. After writing n
  * (<= that) bytes, call frame_dec_commit(dec, n). While a large payload is being
- * received, *dst points straight into the message being reassembled.
+ * received, *dst points straight into the message being reassembled. Returns
+ * PROTO_ERR_FULL when the input buffer is full of frames waiting for
+ * frame_dec_next(); never when every event was taken before.
  */
 long frame_dec_space(struct frame_dec *dec, uint8_t **dst) PROTO_WUR PROTO_NONNULL(1, 2);
 void frame_dec_commit(struct frame_dec *dec, size_t n) PROTO_NONNULL(1);
@@ -188,23 +204,29 @@ void frame_dec_commit(struct frame_dec *dec, size_t n) PROTO_NONNULL(1);
  * Decodes the next event: returns 1 and fills *f, 0 when more input is needed, or a
  * negative error (sticky: every later call returns it) with frame_dec_reason() set
  * and frame_dec_code() giving the ERROR code to send (FRAME_CODE_PROTOCOL or
- * FRAME_CODE_TOO_LARGE). Frames of unknown type are skipped. A DATA event is one
+ * FRAME_CODE_TOO_LARGE; FRAME_CODE_INTERNAL when memory ran out). The error is
+ * PROTO_ERR_INVALID (a violation), PROTO_ERR_TOO_LARGE (message limit),
+ * PROTO_ERR_ZLIB (inflate failed; code 1) or PROTO_ERR_NOMEM. *f is untouched
+ * unless 1 is returned. Frames of unknown type are skipped. A DATA event is one
  * whole, decompressed message.
  */
 int frame_dec_next(struct frame_dec *dec, struct frame *f) PROTO_WUR PROTO_NONNULL(1, 2);
 
 /* The reason of the sticky error ("" if none); static or owned by dec. */
 const char *frame_dec_reason(const struct frame_dec *dec) PROTO_NONNULL(1);
+/* The ERROR code for the sticky error; FRAME_CODE_NORMAL (0) if none. */
 unsigned frame_dec_code(const struct frame_dec *dec) PROTO_NONNULL(1);
-/* True while a multi-chunk message is partly received. */
+/* True while a message is partly received (some of its chunk bytes arrived). */
 int frame_dec_mid_message(const struct frame_dec *dec) PROTO_NONNULL(1);
 
 /* ---- msgpack checking (used by the decoder, exported for tests/fuzzing) ---- */
 
 /*
  * Checks that p[0..len) holds exactly one well-formed msgpack value whose every
- * length and count fits in the bytes present, nested at most max_depth deep.
- * Returns 0 or PROTO_ERR_INVALID / PROTO_ERR_INCOMPLETE (truncated).
+ * length and count fits in the bytes present, nested at most max_depth deep (the
+ * outermost array or map is depth 1; max_depth is capped at 32). Returns 0 or
+ * PROTO_ERR_INVALID / PROTO_ERR_INCOMPLETE (truncated, or a length or count
+ * larger than the bytes left).
  */
 int frame_mp_check(const uint8_t *p, size_t len, unsigned max_depth) PROTO_WUR;
 
