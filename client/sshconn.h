@@ -135,6 +135,9 @@ struct sshconn;
  * On failure returns a negative SSHCONN_ERR_* code, writes a one-line message
  * fit for the user to err (when errlen > 0; multi-line warnings such as a
  * changed host key go to the notice callback first) and leaves *out untouched.
+ * A jump host's failure is reported with its own code, the message prefixed
+ * "jump host NAME: ". As with ssh(1), jump hosts get the config file, verbosity,
+ * batch flag and prompts, not the -o options or identities.
  */
 int sshconn_open(const struct sshconn_opts *opts, struct sshconn **out,
     char *err, size_t errlen) PROTO_WUR PROTO_NONNULL(1, 2);
