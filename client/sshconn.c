@@ -2630,6 +2630,9 @@ open_conn(const struct sshconn_opts *o, int depth, struct sshconn **out,
 		rc = SSHCONN_ERR_ARG;
 		goto out;
 	}
+	/* ssh_config's LogLevel maps onto libssh's chatty levels (ERROR becomes
+	 * warnings on stderr): our -v decides, not the file. */
+	ssh_options_set(c->session, SSH_OPTIONS_LOG_VERBOSITY, &lv);
 	x.timeout = x.os.connect_timeout > 0 ? x.os.connect_timeout :
 	    x.have_ch && x.ch.connect_timeout > 0 ? x.ch.connect_timeout :
 	    DEFAULT_TIMEOUT;
