@@ -1,0 +1,372 @@
+#!/bin/sh
+# codex-t.sh - the real Codex app server (@openai/codex@0.169.0) through codex-ssh,
+# end to end, with no account and no network: a private OpenSSH sshd on 127.0.0.1
+# runs codex-subsystem, whose backends are the real `codex app-server` and `codex
+# exec-server --listen stdio`; the model is tests/mock-responses.py on 127.0.0.1.
+#
+#   (a) codex-connect --stdio: a whole turn, every delta in order; an approval
+#       answered through the tunnel and the command's output seen; a command
+#       printing 1 MB; thread/list and thread/resume from a new client process
+#   (b) codex-connect exec: the mock's text on stdout; an approval declined
+#       without a terminal; --yes
+#   (c) the real Codex TUI (`codex --remote unix://SOCK`) in tmux against
+#       codex-connect's socket: a prompt typed, the mock's reply on the screen
+#   (d) the link cut, then black-holed, in the middle of a 20,000-delta turn
+#       (tests/client/relay.py): every delta exactly once, in order; and the
+#       framed tunnel-probe with the ssh client killed mid-turn
+#   (e) the exec-server backend: a process run and a file read through the tunnel
+#   (f) no process of ours holds a listening TCP/UDP socket
+#
+# Skips when sshd, python3 or npm is missing, or the Codex CLI cannot be
+# installed (tests/lib/codex.sh caches it in $top_srcdir/.cache). Run by `make
+# check`, or by hand from the build directory:
+#   top_srcdir=.. top_builddir=$PWD sh ../tests/e2e/codex-t.sh
+# Every client runs under timeout(1), in a new session (setsid) without a terminal.
+
+: "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+: "${top_builddir:=$PWD}"
+. "$top_srcdir/tests/lib/tap.sh"
+. "$top_srcdir/tests/lib/sshd.sh"
+. "$top_srcdir/tests/lib/nolisten.sh"
+. "$top_srcdir/tests/lib/codex.sh"
+
+B=$top_builddir
+CONNECT=$B/client/codex-connect
+SUB=$B/subsystem/codex-subsystem
+PROBE=$B/tests/tunnel-probe
+RELAY=$top_srcdir/tests/client/relay.py
+TO=${CONNECT_TIMEOUT:-60}
+
+sshd_available || skip_all "$SSHD_WHY"
+for f in "$CONNECT" "$SUB"; do
+	[ -x "$f" ] || skip_all "not built: $f"
+done
+command -v python3 >/dev/null 2>&1 || skip_all "python3 not installed"
+command -v setsid >/dev/null 2>&1 || skip_all "setsid(1) not installed"
+codex_install || skip_all "$CODEX_WHY"
+
+# Nothing of the caller's may leak in.
+unset SSH_AUTH_SOCK SSH_AGENT_PID SSH_ASKPASS SSH_ASKPASS_REQUIRE DISPLAY \
+    WAYLAND_DISPLAY CODEX_CLI OPENAI_API_KEY CODEX_API_KEY TMUX
+
+t_start=$(date +%s)
+tap_tmpdir T
+codex_mock_start "$T/mock" || bail "the mock model did not start"
+diag "codex: $CODEX_BIN; mock model on 127.0.0.1:$MOCK_PORT"
+
+mkdir -p "$T/work"
+echo "a file read through the exec-server" >"$T/work/hello.txt"
+cat >"$T/conf" <<CONF
+Backend app-server $CODEX_BIN app-server
+Backend exec-server $CODEX_BIN exec-server --listen stdio
+DefaultBackend app-server
+SetEnv CODEX_HOME=$CODEX_HOME
+LoginShell no
+RuntimeDir $T/run-%i
+JournalDir $T/journal-%i
+LogFile $T/log-%i
+LogLevel VERBOSE
+IdleTimeout 60s
+CONF
+at_exit "$SUB stop -f $T/conf >/dev/null 2>&1"
+
+sshd_start "$T/sshd" "AllowTcpForwarding no" "DisableForwarding yes" \
+    "Subsystem codex $SUB -f $T/conf" || bail "cannot start sshd"
+
+python3 "$RELAY" --target "$SSHD_PORT" --port-file "$T/relay.port" \
+    --ctl "$T/relay.ctl" --log "$T/relay.log" --lifetime 300 </dev/null &
+RELAY_PID=$!
+at_exit "kill $RELAY_PID 2>/dev/null"
+i=0
+while [ ! -s "$T/relay.port" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+RELAY_PORT=$(cat "$T/relay.port" 2>/dev/null)
+[ -n "$RELAY_PORT" ] || bail "the relay did not start"
+
+hostkey=$(cut -d' ' -f1,2 "$SSHD_DIR/host_ed25519.pub")
+{
+	echo "[127.0.0.1]:$SSHD_PORT $hostkey"
+	echo "[127.0.0.1]:$RELAY_PORT $hostkey"
+} >"$T/known_hosts"
+cat >"$T/cfg" <<EOF
+Host devbox
+	Port $SSHD_PORT
+Host relayhost
+	Port $RELAY_PORT
+Host *
+	HostName 127.0.0.1
+	User $SSHD_USER
+	IdentityFile $SSHD_CLIENT_KEY
+	IdentitiesOnly yes
+	IdentityAgent none
+	PreferredAuthentications publickey
+	UserKnownHostsFile $T/known_hosts
+	GlobalKnownHostsFile /dev/null
+	StrictHostKeyChecking yes
+	BatchMode yes
+	ConnectTimeout 10
+EOF
+chmod 600 "$T/cfg"
+CFG=$T/cfg
+
+# cc ARG...: codex-connect -F $CFG ARG... in a new session without a terminal;
+# stdout in $OUT, stderr in $ERR, status in $RC.
+cc() {
+	setsid -w timeout -k 5 "$TO" "$CONNECT" -F "$CFG" "$@" </dev/null >"$T/out" 2>"$T/err"
+	RC=$?
+	OUT=$(cat "$T/out")
+	ERR=$(cat "$T/err")
+}
+
+# A JSON-RPC client for `codex-connect --stdio` (JSONL on its stdin/stdout).
+# Scenarios:
+#   turns       initialize, thread/start, then on that thread: a turn of
+#               --deltas N ("d0 " ... checked in order, turn/completed), an
+#               approval accepted (the command's output must come back), a
+#               command printing 1,000,000 bytes; the thread id to --save
+#   resume TID  thread/list shows TID; thread/resume TID; a turn on it whose
+#               answer proves the model got the thread's history
+#   deltas      one turn of --deltas N, with --cut-at K:WORDS,... telling the
+#               relay WORDS after delta K
+#   exec-server initialize {clientName}; process/start; its output and exit;
+#               fs/readFile --file
+# Prints "OK ..." lines, or "FAIL reason" and exits 1.
+cat >"$T/drive.py" <<'EOF'
+import argparse, base64, json, os, select, signal, subprocess, sys, time
+ap = argparse.ArgumentParser()
+ap.add_argument("scenario")
+ap.add_argument("arg", nargs="?")
+ap.add_argument("--deltas", type=int, default=100)
+ap.add_argument("--cut-at", default="")
+ap.add_argument("--relay-pid", type=int, default=0)
+ap.add_argument("--ctl", default="")
+ap.add_argument("--save", default="")
+ap.add_argument("--cwd", default="")
+ap.add_argument("--file", default="")
+ap.add_argument("--timeout", type=float, default=60)
+argv = sys.argv[1:]
+if "--" not in argv:
+    sys.exit("usage: drive.py SCENARIO [ARG] [OPTIONS] -- COMMAND...")
+cmd = argv[argv.index("--") + 1:]
+a = ap.parse_args(argv[:argv.index("--")])
+t0 = time.monotonic()
+deadline = t0 + a.timeout
+p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+buf = b""
+nid = [0]
+methods = {}
+
+def fail(msg):
+    p.kill()
+    print("FAIL %s (after %.1f s)" % (msg, time.monotonic() - t0))
+    sys.exit(1)
+
+def send(o):
+    p.stdin.write(json.dumps(o).encode() + b"\n")
+
+def recv():
+    global buf
+    while b"\n" not in buf:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            fail("timed out")
+        r, _, _ = select.select([p.stdout], [], [], left)
+        if r:
+            d = os.read(p.stdout.fileno(), 1 << 16)
+            if not d:
+                fail("codex-connect closed its stdout (status %s)" % p.wait())
+            buf += d
+    line, buf = buf.split(b"\n", 1)
+    m = json.loads(line)
+    if "method" in m:
+        methods[m["method"]] = methods.get(m["method"], 0) + 1
+    return m
+
+def request(method, params):
+    nid[0] += 1
+    send({"id": nid[0], "method": method, "params": params})
+    return nid[0]
+
+def answer(i, on_other=None):
+    while True:
+        m = recv()
+        if m.get("id") == i and "method" not in m:
+            if "result" not in m:
+                fail("request %d: %r" % (i, m))
+            return m["result"]
+        if on_other:
+            on_other(m)
+
+def relay(words):
+    with open(a.ctl, "w") as f:
+        f.write(words + "\n")
+    os.kill(a.relay_pid, signal.SIGUSR1)
+
+def init(params=None):
+    i = request("initialize", params or
+                {"clientInfo": {"name": "codex-t", "version": "1"}})
+    r = answer(i)
+    send({"method": "initialized"})
+    return r
+
+def thread_start():
+    pr = {"cwd": a.cwd} if a.cwd else {}
+    return answer(request("thread/start", pr))["thread"]["id"]
+
+def turn(tid, text, approve=None):
+    """Runs a turn; returns (deltas, agent texts, command output, approvals)."""
+    answer(request("turn/start", {"threadId": tid, "input": [{"type": "text", "text": text}]}))
+    deltas, texts, out, approvals = [], [], [], []
+    while True:
+        m = recv()
+        meth, pr = m.get("method"), m.get("params", {})
+        if meth and "id" in m:
+            approvals.append(meth)
+            if approve is None:
+                fail("unexpected server request %r" % m)
+            send({"id": m["id"], "result": {"decision": approve}})
+        elif meth == "item/agentMessage/delta":
+            deltas.append(pr["delta"])
+        elif meth == "item/commandExecution/outputDelta":
+            out.append(pr["delta"])
+        elif meth == "item/completed" and pr["item"]["type"] == "agentMessage":
+            texts.append(pr["item"]["text"])
+        elif meth == "turn/completed":
+            if pr["turn"]["status"] != "completed":
+                fail("turn ended %r" % pr["turn"])
+            return deltas, texts, "".join(out), approvals
+
+def check_deltas(deltas, n):
+    for k, d in enumerate(deltas):
+        if d != "d%d " % k:
+            fail("delta %d is %r" % (k, d))
+    if len(deltas) != n:
+        fail("%d deltas, not %d" % (len(deltas), n))
+
+def finish():
+    p.stdin.close()
+    try:
+        rc = p.wait(max(1, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        fail("codex-connect did not exit after stdin EOF")
+    return rc
+
+if a.scenario == "turns":
+    r = init()
+    print("OK initialize: userAgent %s" % r["userAgent"].split(" ")[0])
+    tid = thread_start()
+    t1 = time.monotonic()
+    deltas, texts, _, _ = turn(tid, "deltas=%d" % a.deltas)
+    check_deltas(deltas, a.deltas)
+    if texts != ["".join(deltas)]:
+        fail("agent message %r" % texts)
+    print("OK turn: %d deltas in order, turn/completed (%.2f s)" % (len(deltas), time.monotonic() - t1))
+    mark = "approved-%d" % os.getpid()
+    deltas, texts, out, approvals = turn(tid, "approve exec='echo %s'" % mark, "accept")
+    if approvals != ["item/commandExecution/requestApproval"]:
+        fail("approvals %r" % approvals)
+    if out.strip().splitlines()[-1:] != [mark]:
+        fail("command output %r" % out)
+    if texts != ["Ran it, exit code 0: %s" % mark]:
+        fail("agent message %r" % texts)
+    print("OK approval: item/commandExecution/requestApproval accepted, output seen, model saw it")
+    t1 = time.monotonic()
+    _, texts, out, _ = turn(tid, "bigout")
+    print("OK bigout: %d bytes of x in outputDelta (%.2f s), %s" % (out.count("x"), time.monotonic() - t1,
+          "serverRequest/resolved seen" if methods.get("serverRequest/resolved") else "no serverRequest/resolved"))
+    if a.save:
+        with open(a.save, "w") as f:
+            f.write(tid)
+    print("OK exit %d" % finish())
+elif a.scenario == "resume":
+    init()
+    data = answer(request("thread/list", {}))["data"]
+    found = [t for t in data if t["id"] == a.arg]
+    if not found:
+        fail("thread/list has no %s: %r" % (a.arg, [t["id"] for t in data]))
+    print("OK thread/list: %d threads, ours with preview %r" % (len(data), found[0]["preview"]))
+    r = answer(request("thread/resume", {"threadId": a.arg}))
+    if r["thread"]["id"] != a.arg:
+        fail("resumed %r" % r["thread"]["id"])
+    print("OK thread/resume")
+    _, texts, _, _ = turn(a.arg, "recall")
+    print("OK recall: %s" % texts)
+    print("OK exit %d" % finish())
+elif a.scenario == "deltas":
+    cuts = {}
+    for w in filter(None, a.cut_at.split(",")):
+        n, _, what = w.partition(":")
+        cuts[int(n)] = what or "cut"
+    init()
+    tid = thread_start()
+    answer(request("turn/start", {"threadId": tid, "input": [
+        {"type": "text", "text": "deltas=%d rate=%s" % (a.deltas, a.arg or 0)}]}))
+    k = ncut = 0
+    while True:
+        m = recv()
+        meth = m.get("method")
+        if meth == "item/agentMessage/delta":
+            if m["params"]["delta"] != "d%d " % k:
+                fail("delta %d is %r" % (k, m["params"]["delta"]))
+            k += 1
+            if k in cuts:
+                relay(cuts[k])
+                ncut += 1
+        elif meth == "turn/completed":
+            if m["params"]["turn"]["status"] != "completed":
+                fail("turn ended %r" % m["params"]["turn"])
+            break
+    if k != a.deltas:
+        fail("%d deltas, not %d" % (k, a.deltas))
+    print("OK deltas=%d cuts=%d exit=%d" % (k, ncut, finish()))
+elif a.scenario == "exec-server":
+    r = init({"clientName": "codex-t"})
+    print("OK initialize: executor %s, shell %s" % (r["environmentInfo"]["executorVersion"],
+                                                    r["environmentInfo"]["shell"]["name"]))
+    i = request("process/start", {"processId": "p1", "argv": ["sh", "-c", "echo out-$((6*7)); exit 3"],
+                                  "cwd": "file://" + a.cwd, "env": {"PATH": "/usr/bin:/bin"}, "tty": False})
+    chunks, code = [], [None]
+    def note(m):
+        if m.get("method") == "process/output":
+            chunks.append(base64.b64decode(m["params"]["chunk"]))
+        elif m.get("method") == "process/exited":
+            code[0] = m["params"]["exitCode"]
+    answer(i, note)
+    while code[0] is None:
+        note(recv())
+    print("OK process: output %r, exit code %s" % (b"".join(chunks).decode(), code[0]))
+    data = base64.b64decode(answer(request("fs/readFile", {"path": "file://" + a.file}))["dataBase64"])
+    print("OK fs/readFile: %r" % data.decode())
+    print("OK exit %d" % finish())
+else:
+    fail("no scenario %s" % a.scenario)
+EOF
+
+# drive SCENARIO [ARG...] -- CMD...: runs drive.py; its output in $OUT,
+# codex-connect's stderr in $ERR.
+drive() {
+	OUT=$(timeout -k 5 120 python3 "$T/drive.py" --relay-pid "$RELAY_PID" \
+	    --ctl "$T/relay.ctl" --cwd "$T/work" "$@" 2>"$T/err")
+	RC=$?
+	ERR=$(cat "$T/err")
+}
+
+plan_lazy
+
+# ---- (a) --stdio: turns, an approval, 1 MB of output; resume from a new process ----
+
+drive turns --deltas 2000 --save "$T/tid" -- "$CONNECT" -F "$CFG" devbox --stdio
+diag "$OUT"
+like "$OUT" '^OK initialize: userAgent codex-t/0\.169\.0' "--stdio: initialize answered by the real app server (0.169.0)"
+like "$OUT" '^OK turn: 2000 deltas in order' "  a 2000-delta turn: every item/agentMessage/delta in order, then turn/completed"
+like "$OUT" '^OK approval:' "  an approval request answered through the tunnel; the command ran and its output came back"
+like "$OUT" '^OK bigout: 1000000 bytes' "  a command printing 1,000,000 bytes: all of it in outputDelta notifications"
+like "$OUT" '^OK exit 0$' "  codex-connect exits 0 at stdin EOF"
+is "$ERR" "" "  nothing on stderr"
+
+drive resume "$(cat "$T/tid" 2>/dev/null)" -- "$CONNECT" -F "$CFG" devbox --stdio
+diag "$OUT"
+like "$OUT" '^OK thread/list: .*preview .deltas=2000' "a new client process: thread/list shows the thread"
+like "$OUT" '^OK thread/resume$' "  thread/resume resumes it"
+like "$OUT" "^OK recall: \\['Earlier you said: deltas=2000\\.'\\]" "  and a turn on it reaches the model with the thread's history"
+
+done_testing
