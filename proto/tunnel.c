@@ -293,6 +293,9 @@ tunnel_flush(struct tunnel *t, struct buf *out, size_t high)
 	if (t->in_next != t->ack_sent && frame_put_ack(out, t->in_next) == 0)
 		t->ack_sent = t->in_next;
 	while (buf_len(out) < high) {
+		/* A chunk taken from the encoder must fit: it cannot be put back. */
+		if (buf_avail(out) < FRAME_MAX + 32)
+			break;
 		if (frame_enc_busy(t->enc)) {
 			if ((r = frame_enc_chunk(t->enc, &fc)) < 0)
 				return r;

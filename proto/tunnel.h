@@ -77,7 +77,8 @@ int tunnel_send(struct tunnel *t, const void *msg, size_t len) PROTO_WUR PROTO_N
 
 /*
  * Appends DATA frames for queued messages and a pending ACK to out until out holds
- * high bytes or nothing is left. Only while connected and welcomed. Returns 0.
+ * high bytes, has less than one frame of room left, or nothing is left. Only while
+ * connected and welcomed. Returns 0 or a negative error.
  */
 int tunnel_flush(struct tunnel *t, struct buf *out, size_t high) PROTO_WUR PROTO_NONNULL(1, 2);
 
