@@ -55,6 +55,8 @@ struct lclient {
 	struct jsonl_reader *lines;
 	struct buf *obuf;
 	struct stream *st;
+	uint8_t sniff[4];     /* first bytes, while too few to tell the protocol */
+	size_t nsniff;
 	int in_eof;
 	int closing;          /* flush obuf, then close */
 	int dead;
@@ -297,7 +299,15 @@ lc_ended(void *ctx, unsigned code, const char *reason)
 	struct app *a = c->app;
 
 	c->st = NULL;
-	if (code != FRAME_CODE_NORMAL && reason != NULL && reason[0] != '\0')
+	if (c->in_agent_text) {
+		/* The agent's text was cut short: end its line. */
+		fputc('\n', stdout);
+		fflush(stdout);
+		c->in_agent_text = 0;
+	}
+	/* A link that gave up is reported once, by the loop. */
+	if (code != FRAME_CODE_NORMAL && reason != NULL && reason[0] != '\0' &&
+	    !link_failed(a->link, NULL))
 		fprintf(stderr, "codex-connect: remote session ended: %s\n", reason);
 	if (c->kind == LC_STDIO || c->kind == LC_EXEC || c->kind == LC_STATUS) {
 		if (code != FRAME_CODE_NORMAL && a->exit_code == 0)
@@ -419,20 +429,39 @@ lc_read(struct lclient *c)
 		return;
 	}
 	if (c->proto == LP_SNIFF) {
-		switch (ws_sniff(buf, (size_t)n)) {
+		/* The first bytes may come in pieces ("GE", then "T / HTTP/1.1..."):
+		 * keep them until there are enough to tell, then feed them first. */
+		uint8_t head[sizeof(c->sniff)];
+		size_t k = sizeof(head) - c->nsniff;
+
+		if (k > (size_t)n)
+			k = (size_t)n;
+		memcpy(head, c->sniff, c->nsniff);
+		memcpy(head + c->nsniff, buf, k);
+		switch (ws_sniff(head, c->nsniff + k)) {
 		case WS_KIND_HTTP:
 			c->proto = LP_WS;
 			c->http = ws_http_new(0);
 			c->wsd = ws_dec_new(0);
-			if (c->http == NULL || c->wsd == NULL) {
+			if (c->http == NULL || c->wsd == NULL || (c->nsniff > 0 &&
+			    ws_http_feed(c->http, c->sniff, c->nsniff, &used) < 0)) {
 				c->dead = 1;
 				return;
 			}
 			break;
 		case WS_KIND_JSONL:
 			c->proto = LP_JSONL;
+			if (c->nsniff > 0 &&
+			    jsonl_feed(c->lines, c->sniff, c->nsniff) != 0) {
+				c->dead = 1;
+				return;
+			}
 			break;
 		case WS_KIND_MORE:
+			/* Fewer than 4 bytes in all, so they fit. */
+			memcpy(c->sniff + c->nsniff, buf, k);
+			c->nsniff += k;
+			return;
 		case WS_KIND_OTHER:
 			c->dead = 1;
 			return;

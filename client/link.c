@@ -172,16 +172,8 @@ try_reconnect(struct link *l)
 	struct stream *s;
 	char err[600] = "";
 	int r, n = 0;
-	int64_t now = now_ms();
+	int64_t now;
 
-	if (now - l->down_since_ms > (int64_t)l->o.give_up_ms) {
-		snprintf(l->reason, sizeof(l->reason), "gave up reconnecting to %s after "
-		    "%d s: %s", l->target, l->o.give_up_ms / 1000, err[0] ? err : l->reason);
-		l->failed = 1;
-		for (s = l->streams; s != NULL; s = s->next)
-			stream_end(s, FRAME_CODE_INTERNAL, l->reason);
-		return;
-	}
 	l->attempts++;
 	r = sshconn_open(&l->o.ssh, &l->c, err, sizeof(err));
 	if (r != 0) {
@@ -194,9 +186,22 @@ try_reconnect(struct link *l)
 				stream_end(s, FRAME_CODE_INTERNAL, err);
 			return;
 		}
-		l->next_try_ms = now_ms() + backoff_ms(l->attempts);
+		now = now_ms();
+		if (now - l->down_since_ms >= (int64_t)l->o.give_up_ms) {
+			snprintf(l->reason, sizeof(l->reason), "gave up reconnecting to "
+			    "%s after %.1f s: %s", l->target,
+			    (double)(now - l->down_since_ms) / 1000.0, err);
+			l->failed = 1;
+			for (s = l->streams; s != NULL; s = s->next)
+				stream_end(s, FRAME_CODE_INTERNAL, l->reason);
+			return;
+		}
+		/* The last attempt is made when the time is up, not after it. */
+		l->next_try_ms = now + backoff_ms(l->attempts);
+		if (l->next_try_ms > l->down_since_ms + l->o.give_up_ms)
+			l->next_try_ms = l->down_since_ms + l->o.give_up_ms;
 		status(l, "reconnect attempt %d failed: %s; next in %.1f s", l->attempts,
-		    err, (double)(l->next_try_ms - now_ms()) / 1000.0);
+		    err, (double)(l->next_try_ms - now) / 1000.0);
 		return;
 	}
 	l->up = 1;
@@ -424,7 +429,10 @@ stream_pump_in(struct stream *s, int64_t now)
 				want = room < 4096 ? 4096 : room;
 		}
 		n = ssh_channel_read_nonblocking(s->ch, buf, (uint32_t)want, 0);
-		if (n == SSH_ERROR)
+		/* SSH_EOF (-127) once the remote's EOF was read: handled below. */
+		if (n == SSH_EOF || n == SSH_AGAIN)
+			n = 0;
+		if (n < 0)
 			return -1;
 		if (n == 0) {
 			if (ssh_channel_is_eof(s->ch) || ssh_channel_is_closed(s->ch)) {
