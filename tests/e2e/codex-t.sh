@@ -369,4 +369,162 @@ like "$OUT" '^OK thread/list: .*preview .deltas=2000' "a new client process: thr
 like "$OUT" '^OK thread/resume$' "  thread/resume resumes it"
 like "$OUT" "^OK recall: \\['Earlier you said: deltas=2000\\.'\\]" "  and a turn on it reaches the model with the thread's history"
 
+# ---- (b) exec --------------------------------------------------------------------
+
+cc devbox exec "say hello"
+is "$RC:$OUT" "0:Hello from the mock model." "exec: the mock model's text on stdout, exit 0"
+is "$ERR" "" "  nothing on stderr"
+
+cc devbox exec "approve exec='echo must-not-run'"
+is "$RC:$OUT" "0:The command was declined." "exec without a terminal: the approval is declined, the model is told, exit 0"
+like "$ERR" "wants to run \`/bin/bash -lc 'echo must-not-run'\`.*Allow\\? no \\(no terminal; use --yes" "  saying so on stderr"
+unlike "$ERR" '^must-not-run$' "  and the command did not run"
+
+cc devbox exec --yes "approve exec='echo ran-with-yes'"
+is "$RC:$OUT" "0:Ran it, exit code 0: ran-with-yes" "exec --yes: the approval is accepted and the model sees the output"
+like "$ERR" '^ran-with-yes$' "  the command's output on stderr"
+
+cc devbox exec "fail"
+is "$RC" 1 "exec: a turn that fails (the model answers HTTP 500) exits 1"
+like "$ERR" "turn failed: " "  with the reason on stderr"
+
+setsid timeout -k 5 "$TO" "$CONNECT" -F "$CFG" devbox exec "deltas=20000 rate=1000" \
+    </dev/null >"$T/int.out" 2>"$T/int.err" &
+int_pid=$!
+i=0
+while [ "$(wc -c <"$T/int.out")" -lt 200 ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+kill -INT "$int_pid" 2>/dev/null
+wait "$int_pid"
+RC=$?
+is "$RC" 130 "exec: Ctrl-C mid-turn sends turn/interrupt; exit 130"
+like "$(cat "$T/int.err")" "turn interrupted" "  the app server reports the turn interrupted"
+like "$(cat "$T/int.out")" "^d0 d1 d2 " "  after the text that came before it"
+
+# ---- (c) the real Codex TUI, in tmux, on codex-connect's socket ----------------------
+
+# screen_wait ERE SECS: polls the TUI's screen until a line matches; the screen
+# in $SCREEN.
+screen_wait() {
+	_n=0
+	while [ $_n -lt $(($2 * 5)) ]; do
+		SCREEN=$(tmux -S "$T/tmux.sock" capture-pane -p -t tui 2>/dev/null)
+		printf '%s\n' "$SCREEN" | grep -Eq -- "$1" && return 0
+		sleep 0.2
+		_n=$((_n + 1))
+	done
+	return 1
+}
+
+# tui_type TEXT: types TEXT, waits, then Enter on its own (a fast burst ending in
+# Enter is taken for a paste: the TUI would insert a newline instead).
+tui_type() {
+	tmux -S "$T/tmux.sock" send-keys -t tui -l "$1"
+	sleep 1
+	tmux -S "$T/tmux.sock" send-keys -t tui Enter
+}
+
+SOCKDIR=$T/s
+setsid timeout -k 5 150 "$CONNECT" -F "$CFG" devbox --no-tui --socket "$SOCKDIR/sock" \
+    </dev/null >"$T/sock.out" 2>"$T/sock.err" &
+sock_pid=$!
+at_exit "kill $sock_pid 2>/dev/null"
+i=0
+while [ ! -S "$SOCKDIR/sock" ] && [ $i -lt 200 ] && kill -0 $sock_pid 2>/dev/null; do
+	sleep 0.05
+	i=$((i + 1))
+done
+ok "$([ -S "$SOCKDIR/sock" ]; echo $?)" "--no-tui --socket: codex-connect serves the remote app server on a unix socket"
+
+if ! command -v tmux >/dev/null 2>&1; then
+	skip "tmux not installed" 6
+else
+	at_exit "tmux -S '$T/tmux.sock' kill-server 2>/dev/null"
+	t1=$(date +%s)
+	tmux -S "$T/tmux.sock" -f /dev/null new-session -d -s tui -x 160 -y 48 \
+	    "cd '$T/work' && env CODEX_HOME='$CODEX_HOME' TERM=xterm-256color timeout --foreground 120 '$CODEX_BIN' --remote 'unix://$SOCKDIR/sock'; echo TUI-EXITED \$?; sleep 60"
+	# After one step fails the next ones fail at once (TW=0) rather than wait.
+	TW=30
+	tui_step() {
+		_desc=$1
+		shift
+		if [ "$TW" -gt 0 ] && "$@"; then
+			ok 0 "$_desc"
+			return 0
+		fi
+		ok 1 "$_desc"
+		[ "$TW" -gt 0 ] && diag "$SCREEN"
+		TW=0
+		return 1
+	}
+	tui_step "the real TUI (codex --remote unix://SOCK) starts on the tunnelled app server and shows its composer" \
+	    screen_wait 'Ask Codex to do anything' $TW
+	[ "$TW" -gt 0 ] && tui_type "say hello through the tunnel"
+	tui_step "  a prompt typed in the TUI gets the mock model's reply on the screen" \
+	    screen_wait '^. Hello from the mock model\.' $TW
+	[ "$TW" -gt 0 ] && tui_type "approve exec='echo tui-approved-ok'"
+	tui_step "  the TUI asks to approve a command" \
+	    screen_wait 'Would you like to run the following command' $TW
+	[ "$TW" -gt 0 ] && tmux -S "$T/tmux.sock" send-keys -t tui y
+	tui_step "  approved with y: the command runs remotely, its output reaches the model" \
+	    screen_wait 'Ran it, exit code 0: tui-approved-ok' $TW
+	diag "TUI: $(($(date +%s) - t1)) s from start to the approved command's answer"
+
+	cc devbox status
+	like "$OUT" "^ +[0-9]+ +app-server +[0-9]+ +attached" "status while the TUI is attached: its app-server session"
+
+	nolisten_check_user_procs codex-connect codex-subsystem codex >"$T/nl" 2>&1
+	ok $? "no codex-connect, codex-subsystem or codex process (TUI, app server) listens on TCP/UDP" ||
+	    diag "$(cat "$T/nl")"
+	diag "  (checked $(echo $NOLISTEN_FOUND | wc -w) processes and their descendants)"
+	tmux -S "$T/tmux.sock" kill-server 2>/dev/null
+fi
+kill -TERM $sock_pid 2>/dev/null
+wait $sock_pid
+is "$?" 0 "SIGTERM ends the socket front end with status 0"
+
+# ---- (d) the link cut in the middle of a 20,000-delta turn ------------------------
+
+relay_cmd() {
+	_relay_n=$(($(grep -c '^ack ' "$T/relay.log") + 1))
+	echo "$*" >"$T/relay.ctl"
+	kill -USR1 "$RELAY_PID"
+	_i=0
+	while ! grep -q "^ack $_relay_n " "$T/relay.log" && [ $_i -lt 100 ]; do
+		sleep 0.05
+		_i=$((_i + 1))
+	done
+}
+
+drive deltas 8000 --deltas 20000 --cut-at 4000:cut,12000:stall -- \
+    "$CONNECT" -F "$CFG" relayhost --stdio --ping-interval 1 --dead-after 3
+is "$OUT" "OK deltas=20000 cuts=2 exit=0" \
+    "link reset, then black-holed, in a 20,000-delta turn: every delta exactly once, in order, turn/completed"
+is "$(printf '%s\n' "$ERR" | grep -c 'reconnected to relayhost after [0-9.]* s; resuming 1 session')" 2 \
+    "  two reconnects, each resuming the session"
+relay_cmd cut
+
+if [ -x "$PROBE" ]; then
+	run_ok "framed tunnel-probe, the ssh client killed twice in a 20,000-delta turn" \
+	    timeout 120 "$PROBE" --deltas 20000 --cut-every 7000 -- ssh -F "$SSH_CONFIG" -s testhost codex
+	like "$TAP_OUT" '^OK deltas=20000 cuts=2 resumes=2' "  every delta exactly once, in order, after two resumes"
+else
+	skip "not built: $PROBE" 2
+fi
+
+# ---- (e) the exec-server backend ----------------------------------------------------
+
+drive exec-server --file "$T/work/hello.txt" -- "$CONNECT" -F "$CFG" devbox --backend exec-server --stdio
+diag "$OUT"
+like "$OUT" '^OK initialize: executor 0\.169\.0' "--backend exec-server: \`codex exec-server --listen stdio\` answers initialize through the tunnel"
+like "$OUT" "^OK process: output 'out-42\\\\n', exit code 3" "  process/start runs a command; process/output and process/exited come back"
+like "$OUT" "^OK fs/readFile: 'a file read through the exec-server\\\\n'" "  fs/readFile reads a file"
+like "$OUT" '^OK exit 0$' "  codex-connect exits 0"
+
+# ---- (f) nobody listens ---------------------------------------------------------------
+
+nolisten_check_user_procs codex-connect codex-subsystem codex >"$T/nl" 2>&1
+ok $? "at the end: no codex-connect, codex-subsystem or codex process listens" || diag "$(cat "$T/nl")"
+like "$NOLISTEN_FOUND" '[0-9]' "  (the check saw the session host and its app servers: $(echo $NOLISTEN_FOUND | wc -w))"
+
+diag "codex-t.sh took $(($(date +%s) - t_start)) s"
 done_testing
