@@ -44,6 +44,10 @@ struct stream {
 
 struct link {
 	struct link_opts o;
+	/* o.ssh plus ConnectTimeout=10 (the user's own -o wins: first value counts),
+	 * so one attempt into a dead network does not stall the program for 30 s. */
+	struct sshconn_opts reconnect_ssh;
+	const char *reconnect_options[70];
 	struct sshconn *c;
 	ssh_event ev;
 	int up;
@@ -152,16 +156,24 @@ link_down(struct link *l, const char *why)
 	status(l, "connection to %s lost (%s); reconnecting", l->target, why);
 }
 
+/*
+ * The wait before the next reconnect attempt. A refused or unreachable host answers
+ * at once, so early attempts are cheap: for the first 30 s of an outage the wait
+ * stays under half a second, so a session resumes within about a second of the
+ * network coming back (a laptop waking up, Wi-Fi returning). Longer outages back
+ * off exponentially to 5 s, then to 30 s after two minutes.
+ */
 static int64_t
-backoff_ms(int attempts)
+backoff_ms(int attempts, int64_t down_for_ms)
 {
-	int64_t d = 500;
+	int64_t d = 125, cap;
 	int i;
 
-	for (i = 0; i < attempts && d < 30000; i++)
+	cap = down_for_ms < 30000 ? 500 : down_for_ms < 120000 ? 5000 : 30000;
+	for (i = 0; i < attempts && d < cap; i++)
 		d *= 2;
-	if (d > 30000)
-		d = 30000;
+	if (d > cap)
+		d = cap;
 	/* Jitter: between half and all of the delay, so clients do not stampede. */
 	return d / 2 + (int64_t)randombytes_uniform((uint32_t)(d / 2 + 1));
 }
@@ -175,7 +187,7 @@ try_reconnect(struct link *l)
 	int64_t now;
 
 	l->attempts++;
-	r = sshconn_open(&l->o.ssh, &l->c, err, sizeof(err));
+	r = sshconn_open(&l->reconnect_ssh, &l->c, err, sizeof(err));
 	if (r != 0) {
 		if (r == SSHCONN_ERR_HOSTKEY || r == SSHCONN_ERR_AUTH ||
 		    r == SSHCONN_ERR_ARG) {
@@ -197,7 +209,7 @@ try_reconnect(struct link *l)
 			return;
 		}
 		/* The last attempt is made when the time is up, not after it. */
-		l->next_try_ms = now + backoff_ms(l->attempts);
+		l->next_try_ms = now + backoff_ms(l->attempts, now - l->down_since_ms);
 		if (l->next_try_ms > l->down_since_ms + l->o.give_up_ms)
 			l->next_try_ms = l->down_since_ms + l->o.give_up_ms;
 		status(l, "reconnect attempt %d failed: %s; next in %.1f s", l->attempts,
@@ -246,6 +258,16 @@ link_open(const struct link_opts *o, char *err, size_t errlen)
 		return NULL;
 	}
 	snprintf(l->target, sizeof(l->target), "%s", o->ssh.host);
+	l->reconnect_ssh = l->o.ssh;
+	{
+		size_t i, n = l->o.ssh.noptions < 64 ? l->o.ssh.noptions : 64;
+
+		for (i = 0; i < n; i++)
+			l->reconnect_options[i] = l->o.ssh.options[i];
+		l->reconnect_options[n++] = "ConnectTimeout=10";
+		l->reconnect_ssh.options = l->reconnect_options;
+		l->reconnect_ssh.noptions = n;
+	}
 	l->ev = ssh_event_new();
 	if (l->ev == NULL) {
 		snprintf(err, errlen, "out of memory");
