@@ -22,6 +22,8 @@ chosen by words in the text of the last user message of the request:
                   call asks for "require_escalated" sandbox permissions, which
                   makes an `on-request` + `read-only` app server ask the client
     bigout        a command printing 1,000,000 bytes ("x" repeated, no newline)
+    story         a few sentences about the path the answer took, one word per
+                  delta, 25 words a second (for the demo)
     recall        "Earlier you said: <the first earlier user message>." (how a
                   test sees that a resumed thread kept its history)
     fail          an HTTP 500 instead of a stream
@@ -44,6 +46,10 @@ import threading
 import time
 
 HELLO = "Hello from the mock model."
+STORY = ("Hello from the mock model. These words were streamed one delta at a time by "
+         "the real Codex app server, which runs behind sshd as the codex subsystem, "
+         "and reached you through a single SSH channel: codex-ssh opened no port on "
+         "either end.")
 BIG_CMD = "head -c 1000000 /dev/zero | tr '\\0' x"
 USAGE = {"input_tokens": 0, "input_tokens_details": None, "output_tokens": 0,
          "output_tokens_details": None, "total_tokens": 0}
@@ -244,6 +250,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if cmd:
             self.call(rid, cmd, False)
             return "exec"
+        if "story" in words:
+            self.message(rid, [w + " " for w in STORY.split(" ")[:-1]] + [STORY.split(" ")[-1]], 25)
+            return "story"
         if "recall" in words:
             msg = "Earlier you said: %s." % (earlier[0] if earlier else "nothing")
             self.message(rid, [w + " " for w in msg.split(" ")[:-1]] + [msg.split(" ")[-1]])
