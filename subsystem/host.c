@@ -41,6 +41,8 @@
 #define TO_BACKEND_LOW (1024 * 1024)   /* stop reading the channel above this */
 #define STOP_GRACE_MS 3000             /* EOF -> SIGTERM -> SIGKILL steps */
 #define ERRTAIL 1024
+#define ACK_EVERY 64                   /* PROTOCOL.md 3.1 */
+#define ACK_IDLE_MS 100
 
 enum chan_state { CH_HELLO, CH_OPEN, CH_CLOSING };
 
@@ -60,6 +62,7 @@ struct chan {
 	int in_eof;
 	int dead;
 	uint64_t ack_sent;
+	int64_t ack_due_ms;           /* when an owed ACK must go out; 0: none owed */
 	int exit_code;
 	char reason[512];
 	uint8_t *big;                 /* a message over one chunk, being sent */
@@ -191,7 +194,9 @@ sess_new(struct host *h, const char *backend, int resumable, char *err, size_t e
 	s->be.pid = 0;
 	s->be.in = s->be.out = s->be.err = -1;
 	lim.mem_max = h->c->journal_memory;
-	lim.disk_max = h->c->journal_disk;
+	/* A session that cannot be resumed gains nothing from a disk journal:
+	 * past the memory bound its backend simply waits, like on a pipe. */
+	lim.disk_max = resumable ? h->c->journal_disk : 0;
 	lim.spill_dir = h->journal_dir[0] ? h->journal_dir : NULL;
 	s->j = journal_new(&lim, 1);
 	s->from_be = jsonl_new(h->c->max_message);
@@ -609,6 +614,16 @@ chan_frame(struct host *h, struct chan *ch, const struct frame *f)
 	}
 }
 
+/* Puts the ACK the client is owed into the channel's buffer. */
+static void
+chan_ack(struct chan *ch)
+{
+	if (ch->s != NULL && ch->s->in_next != ch->ack_sent &&
+	    frame_put_ack(ch->obuf, ch->s->in_next) == 0)
+		ch->ack_sent = ch->s->in_next;
+	ch->ack_due_ms = 0;
+}
+
 /* Reads what the channel has; returns -1 once it is gone. */
 static void
 chan_read(struct host *h, struct chan *ch)
@@ -684,11 +699,15 @@ chan_read(struct host *h, struct chan *ch)
 		if (jsonl_finish(ch->lines, &line, &len) == 1)
 			sess_from_client(h, ch->s, (const uint8_t *)line, len);
 	}
-	/* Acknowledge what reached us. */
+	/* Acknowledge what reached us: at once when 64 messages are owed, else
+	 * in front of the next DATA (chan_fill) or after 100 ms (host_run), so a
+	 * request and its reply cost one write each way, not two. */
 	if (ch->framed && ch->s != NULL && ch->state == CH_OPEN &&
 	    ch->s->in_next != ch->ack_sent) {
-		if (frame_put_ack(ch->obuf, ch->s->in_next) == 0)
-			ch->ack_sent = ch->s->in_next;
+		if (ch->s->in_next - ch->ack_sent >= ACK_EVERY)
+			chan_ack(ch);
+		else if (ch->ack_due_ms == 0)
+			ch->ack_due_ms = now_ms() + ACK_IDLE_MS;
 	}
 }
 
@@ -754,6 +773,8 @@ chan_fill(struct chan *ch)
 			return;
 		}
 		s->bytes_out += len;
+		if (ch->framed && s->in_next != ch->ack_sent)
+			chan_ack(ch);
 		if (len > FRAME_MAX_PAYLOAD) {
 			if ((ch->big = malloc(len)) == NULL) {
 				chan_fail(ch, FRAME_CODE_INTERNAL, "out of memory");
@@ -1313,6 +1334,9 @@ host_run(struct host *h, char *reason, size_t reasonlen)
 		for (ch = h->chans; ch != NULL; ch = ch->next) {
 			int k;
 
+			if (!ch->dead && ch->ack_due_ms != 0 && now >= ch->ack_due_ms &&
+			    ch->state == CH_OPEN)
+				chan_ack(ch);
 			/* Refill as long as the channel takes everything at once. */
 			for (k = 0; k < 16 && !ch->dead; k++) {
 				chan_fill(ch);
@@ -1379,6 +1403,9 @@ host_run(struct host *h, char *reason, size_t reasonlen)
 		for (s = h->sessions; s != NULL; s = s->next)
 			if (s->stop_stage > 0 && s->be.pid > 0 && s->stop_at_ms - now < timeout)
 				timeout = s->stop_at_ms - now;
+		for (ch = h->chans; ch != NULL; ch = ch->next)
+			if (!ch->dead && ch->ack_due_ms != 0 && ch->ack_due_ms - now < timeout)
+				timeout = ch->ack_due_ms - now;
 		if (timeout < 0)
 			timeout = 0;
 		if (poll(pf, n, (int)timeout) < 0 && errno != EINTR) {

@@ -254,6 +254,7 @@ main(int argc, char **argv)
 	int ch, phase = 0, finished = 0, r;
 	long long next_cut;
 	double paused_until = 0;
+	int write_dead = 0;
 
 	while ((ch = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
 		switch (ch) {
@@ -319,6 +320,8 @@ main(int argc, char **argv)
 			failf("timed out after %d s", timeout_s);
 		PROTO_IGNORE(tunnel_flush(t, out, 1u << 20));
 		pf[0] = (struct pollfd){ .fd = now < paused_until ? -1 : cout, .events = POLLIN };
+		if (write_dead)
+			buf_reset(out);
 		pf[1] = (struct pollfd){ .fd = buf_len(out) ? cin : -1, .events = POLLOUT };
 		if (now < paused_until)
 			wait_ms = (int)((paused_until - now) * 1000) + 1;
@@ -329,8 +332,12 @@ main(int argc, char **argv)
 
 			if (n > 0)
 				buf_consume(out, (size_t)n);
-			else if (n < 0 && errno != EAGAIN)
-				failf("write to the link: %s", strerror(errno));
+			else if (n < 0 && errno != EAGAIN) {
+				/* The server may have closed after saying why: read
+				 * that before judging. */
+				buf_reset(out);
+				write_dead = 1;
+			}
 		}
 		if (!pf[0].revents)
 			continue;
@@ -374,6 +381,7 @@ main(int argc, char **argv)
 					cuts_done++;
 					next_cut += cut_every;
 					buf_reset(out);
+					write_dead = 0;
 					start_child();
 					if (tunnel_connect(t, out) != 0)
 						failf("reconnect");
