@@ -73,14 +73,19 @@ at_exit "$SUB stop -f $T/conf >/dev/null 2>&1"
 sshd_start "$T/sshd" "AllowTcpForwarding no" "DisableForwarding yes" \
     "Subsystem codex $SUB -f $T/conf" || bail "cannot start sshd"
 
-python3 "$RELAY" --target "$SSHD_PORT" --port-file "$T/relay.port" \
-    --ctl "$T/relay.ctl" --log "$T/relay.log" --lifetime 300 </dev/null &
-RELAY_PID=$!
-at_exit "kill $RELAY_PID 2>/dev/null"
-i=0
-while [ ! -s "$T/relay.port" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
-RELAY_PORT=$(cat "$T/relay.port" 2>/dev/null)
-[ -n "$RELAY_PORT" ] || bail "the relay did not start"
+# The relay (a TCP hop a test can cut) comes from tests/client/; without it the
+# relay tests are skipped.
+RELAY_PID= RELAY_PORT=0
+if [ -f "$RELAY" ]; then
+	python3 "$RELAY" --target "$SSHD_PORT" --port-file "$T/relay.port" \
+	    --ctl "$T/relay.ctl" --log "$T/relay.log" --lifetime 300 </dev/null &
+	RELAY_PID=$!
+	at_exit "kill $RELAY_PID 2>/dev/null"
+	i=0
+	while [ ! -s "$T/relay.port" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+	RELAY_PORT=$(cat "$T/relay.port" 2>/dev/null)
+	[ -n "$RELAY_PORT" ] || bail "the relay did not start"
+fi
 
 hostkey=$(cut -d' ' -f1,2 "$SSHD_DIR/host_ed25519.pub")
 {
@@ -212,10 +217,13 @@ def thread_start():
     pr = {"cwd": a.cwd} if a.cwd else {}
     return answer(request("thread/start", pr))["thread"]["id"]
 
+agg = []    # aggregatedOutput of the commands of the last turn
+
 def turn(tid, text, approve=None):
     """Runs a turn; returns (deltas, agent texts, command output, approvals)."""
     answer(request("turn/start", {"threadId": tid, "input": [{"type": "text", "text": text}]}))
     deltas, texts, out, approvals = [], [], [], []
+    agg.clear()
     while True:
         m = recv()
         meth, pr = m.get("method"), m.get("params", {})
@@ -230,6 +238,8 @@ def turn(tid, text, approve=None):
             out.append(pr["delta"])
         elif meth == "item/completed" and pr["item"]["type"] == "agentMessage":
             texts.append(pr["item"]["text"])
+        elif meth == "item/completed" and pr["item"]["type"] == "commandExecution":
+            agg.append(pr["item"].get("aggregatedOutput") or "")
         elif meth == "turn/completed":
             if pr["turn"]["status"] != "completed":
                 fail("turn ended %r" % pr["turn"])
@@ -264,15 +274,21 @@ if a.scenario == "turns":
     deltas, texts, out, approvals = turn(tid, "approve exec='echo %s'" % mark, "accept")
     if approvals != ["item/commandExecution/requestApproval"]:
         fail("approvals %r" % approvals)
-    if out.strip().splitlines()[-1:] != [mark]:
-        fail("command output %r" % out)
+    if out.strip().splitlines()[-1:] != [mark] and "".join(agg).strip().splitlines()[-1:] != [mark]:
+        fail("command output %r, aggregated %r" % (out, agg))
     if texts != ["Ran it, exit code 0: %s" % mark]:
         fail("agent message %r" % texts)
     print("OK approval: item/commandExecution/requestApproval accepted, output seen, model saw it")
+    # The app server streams a command's output in outputDelta notifications as
+    # it reads it, but stops when the process ends: a fast command gets all, part
+    # or none of its output streamed (0.169, on stdio too). All of it is in
+    # item/completed's aggregatedOutput: here one message of about 1 MB.
     t1 = time.monotonic()
     _, texts, out, _ = turn(tid, "bigout")
-    print("OK bigout: %d bytes of x in outputDelta (%.2f s), %s" % (out.count("x"), time.monotonic() - t1,
-          "serverRequest/resolved seen" if methods.get("serverRequest/resolved") else "no serverRequest/resolved"))
+    nd, na = out.count("x"), "".join(agg).count("x")
+    print("OK bigout: %d bytes of x in item/completed, %d in outputDelta (%.2f s)" % (na, nd, time.monotonic() - t1))
+    if nd > na:
+        fail("outputDelta carried %d bytes, more than the %d of the command" % (nd, na))
     if a.save:
         with open(a.save, "w") as f:
             f.write(tid)
@@ -344,7 +360,7 @@ EOF
 # drive SCENARIO [ARG...] -- CMD...: runs drive.py; its output in $OUT,
 # codex-connect's stderr in $ERR.
 drive() {
-	OUT=$(timeout -k 5 120 python3 "$T/drive.py" --relay-pid "$RELAY_PID" \
+	OUT=$(timeout -k 5 120 python3 "$T/drive.py" --relay-pid "${RELAY_PID:-0}" \
 	    --ctl "$T/relay.ctl" --cwd "$T/work" "$@" 2>"$T/err")
 	RC=$?
 	ERR=$(cat "$T/err")
@@ -359,7 +375,8 @@ diag "$OUT"
 like "$OUT" '^OK initialize: userAgent codex-t/0\.169\.0' "--stdio: initialize answered by the real app server (0.169.0)"
 like "$OUT" '^OK turn: 2000 deltas in order' "  a 2000-delta turn: every item/agentMessage/delta in order, then turn/completed"
 like "$OUT" '^OK approval:' "  an approval request answered through the tunnel; the command ran and its output came back"
-like "$OUT" '^OK bigout: 1000000 bytes' "  a command printing 1,000,000 bytes: all of it in outputDelta notifications"
+like "$OUT" '^OK bigout: 1000000 bytes of x in item/completed' \
+    "  a command printing 1,000,000 bytes: all of it arrives (item/completed's aggregatedOutput, one 1 MB message)"
 like "$OUT" '^OK exit 0$' "  codex-connect exits 0 at stdin EOF"
 is "$ERR" "" "  nothing on stderr"
 
@@ -382,7 +399,7 @@ unlike "$ERR" '^must-not-run$' "  and the command did not run"
 
 cc devbox exec --yes "approve exec='echo ran-with-yes'"
 is "$RC:$OUT" "0:Ran it, exit code 0: ran-with-yes" "exec --yes: the approval is accepted and the model sees the output"
-like "$ERR" '^ran-with-yes$' "  the command's output on stderr"
+like "$ERR" 'Allow\? yes \(--yes\)' "  saying so on stderr"
 
 cc devbox exec "fail"
 is "$RC" 1 "exec: a turn that fails (the model answers HTTP 500) exits 1"
@@ -460,7 +477,7 @@ else
 	    screen_wait 'Ask Codex to do anything' $TW
 	[ "$TW" -gt 0 ] && tui_type "say hello through the tunnel"
 	tui_step "  a prompt typed in the TUI gets the mock model's reply on the screen" \
-	    screen_wait '^. Hello from the mock model\.' $TW
+	    screen_wait 'Hello from the mock model\.' $TW
 	[ "$TW" -gt 0 ] && tui_type "approve exec='echo tui-approved-ok'"
 	tui_step "  the TUI asks to approve a command" \
 	    screen_wait 'Would you like to run the following command' $TW
@@ -495,13 +512,17 @@ relay_cmd() {
 	done
 }
 
-drive deltas 8000 --deltas 20000 --cut-at 4000:cut,12000:stall -- \
-    "$CONNECT" -F "$CFG" relayhost --stdio --ping-interval 1 --dead-after 3
-is "$OUT" "OK deltas=20000 cuts=2 exit=0" \
-    "link reset, then black-holed, in a 20,000-delta turn: every delta exactly once, in order, turn/completed"
-is "$(printf '%s\n' "$ERR" | grep -c 'reconnected to relayhost after [0-9.]* s; resuming 1 session')" 2 \
-    "  two reconnects, each resuming the session"
-relay_cmd cut
+if [ -n "$RELAY_PID" ]; then
+	drive deltas 8000 --deltas 20000 --cut-at 4000:cut,12000:stall -- \
+	    "$CONNECT" -F "$CFG" relayhost --stdio --ping-interval 1 --dead-after 3
+	is "$OUT" "OK deltas=20000 cuts=2 exit=0" \
+	    "link reset, then black-holed, in a 20,000-delta turn: every delta exactly once, in order, turn/completed"
+	is "$(printf '%s\n' "$ERR" | grep -c 'reconnected to relayhost after [0-9.]* s; resuming 1 session')" 2 \
+	    "  two reconnects, each resuming the session"
+	relay_cmd cut
+else
+	skip "no $RELAY" 2
+fi
 
 if [ -x "$PROBE" ]; then
 	run_ok "framed tunnel-probe, the ssh client killed twice in a 20,000-delta turn" \
