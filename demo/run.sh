@@ -131,19 +131,29 @@ Host devbox
 	ConnectTimeout 10
 EOF
 chmod 600 "$D/ssh_config"
-say "Client side: an ssh_config with \"Host devbox\" (keys and known_hosts made for the demo)."
+# `codex connect HOST` as `make install` sets it up: the codex-ssh wrapper named
+# codex, codex-connect beside it, and the real Codex CLI found through CODEX_CLI.
+mkdir -p "$D/bin"
+install -m 755 "$top_srcdir/client/codex-wrapper.sh" "$D/bin/codex"
+ln -s "$CONNECT" "$D/bin/codex-connect"
+PATH=$D/bin:$PATH
+CODEX_CLI=$CODEX_BIN
+export PATH CODEX_CLI
+say "Client side: an ssh_config with \"Host devbox\" (keys and known_hosts made for the"
+say "demo), and \`codex connect\` as \`make install\` sets it up (the codex-ssh wrapper"
+say "in front of the real Codex CLI). Every command below is run with -F $D/ssh_config."
 
 # cc ARG...: codex-connect devbox ARG..., shown first, without a terminal, bounded
 # (a real model that cannot be reached makes the app server retry for ever).
 cc() {
-	cmdline "codex-connect devbox $*"
+	cmdline "codex connect devbox $*"
 	setsid -w timeout -k 5 "$([ "$MODEL" = real ] && echo 40 || echo 60)" \
-	    "$CONNECT" -F "$D/ssh_config" devbox "$@" </dev/null
+	    codex connect -F "$D/ssh_config" devbox "$@" </dev/null
 }
 
 # ---- a turn ---------------------------------------------------------------------------
 
-section "A turn streamed to the terminal (codex-connect exec)"
+section "A turn streamed to the terminal (codex connect devbox exec)"
 say "The agent's text goes to stdout as it streams; commands and their output to stderr."
 t1=$(date +%s)
 cc exec --cwd "$D/work" "$P1"
@@ -176,7 +186,7 @@ say "${dim}(exit $?)${off}"
 
 # ---- status ------------------------------------------------------------------------------
 
-section "Sessions on the host (codex-connect status)"
+section "Sessions on the host (codex connect devbox status)"
 say "A --stdio client (what an IDE spawns) stays connected while status runs."
 mkfifo "$D/hold"
 setsid timeout -k 5 60 "$CONNECT" -F "$D/ssh_config" devbox --stdio <"$D/hold" >"$D/hold.out" 2>&1 &
@@ -204,14 +214,14 @@ wait $hold_pid 2>/dev/null
 section "The real Codex TUI on the remote app server"
 tui_env=
 [ "$MODEL" = mock ] && tui_env="CODEX_HOME=$DEMO_HOME "
-say "On your machines it is just:   codex-connect devbox     (or: codex connect devbox)"
-say "With this demo's host, while it runs:"
+say "On your own machines it is just:   codex connect devbox"
+say "For this demo's host (while the demo runs), in another terminal:"
 say "  ${tui_env}CODEX_CLI=$CODEX_BIN \\"
 say "    $CONNECT -F $D/ssh_config devbox"
-say "(or start \`codex-connect -F $D/ssh_config devbox --no-tui\`, which prints"
-say " the \`codex --remote unix://...\` line to attach a TUI to its socket)."
+say "(\`codex-connect ... devbox --no-tui\` instead serves the app server on a private unix"
+say " socket and prints the \`codex --remote unix://...\` line that attaches a TUI to it.)"
 if [ -t 0 ] && [ -t 1 ] && [ "${CODEX_SSH_DEMO_TUI:-ask}" != no ]; then
-	printf 'Open the TUI now? Quit it with /quit or Ctrl-C. [y/N] '
+	printf 'Open the TUI here now? Quit it with /quit or Ctrl-C. [y/N] '
 	ans=
 	read -r ans || ans=
 	case $ans in
@@ -219,9 +229,9 @@ if [ -t 0 ] && [ -t 1 ] && [ "${CODEX_SSH_DEMO_TUI:-ask}" != no ]; then
 		# Ctrl-C belongs to the TUI (a second one must not end the demo early).
 		trap '' INT
 		if [ "$MODEL" = mock ]; then
-			env CODEX_HOME="$DEMO_HOME" CODEX_CLI="$CODEX_BIN" "$CONNECT" -F "$D/ssh_config" devbox
+			CODEX_HOME=$DEMO_HOME codex connect -F "$D/ssh_config" devbox
 		else
-			env CODEX_CLI="$CODEX_BIN" "$CONNECT" -F "$D/ssh_config" devbox
+			codex connect -F "$D/ssh_config" devbox
 		fi
 		trap 'exit 130' INT
 		;;

@@ -215,7 +215,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         a = {"cmd": cmd}
         if escalate:
             a["sandbox_permissions"] = "require_escalated"
-            a["justification"] = "The mock model wants to run this command."
+            a["justification"] = "The mock model wants to run this command"
         self.event({"type": "response.output_item.done", "output_index": 0,
                     "item": {"type": "function_call", "id": "fc-" + rid,
                              "call_id": "call-" + rid, "name": "exec_command",
