@@ -32,7 +32,7 @@ step=0
 if [ -t 1 ]; then
 	bold=$(printf '\033[1m') dim=$(printf '\033[2m') off=$(printf '\033[0m')
 else
-	bold= dim= off=
+	bold='' dim='' off=''
 fi
 say() { printf '%s\n' "$*"; }
 section() { step=$((step + 1)); printf '\n%s==> %d. %s%s\n' "$bold" "$step" "$*" "$off"; }
@@ -200,7 +200,7 @@ cc status
 say "${dim}(exit $?)${off}"
 
 if nolisten_check_user_procs codex-connect codex-subsystem codex >"$D/nolisten" 2>&1; then
-	say "Checked in /proc: none of the $(echo $NOLISTEN_FOUND | wc -w) codex-connect, codex-subsystem and codex"
+	say "Checked in /proc: none of the $(echo "$NOLISTEN_FOUND" | wc -w) codex-connect, codex-subsystem and codex"
 	say "processes (nor their children) holds a listening TCP or UDP socket."
 else
 	say "WARNING: a listening socket was found:"

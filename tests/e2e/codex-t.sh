@@ -75,7 +75,7 @@ sshd_start "$T/sshd" "AllowTcpForwarding no" "DisableForwarding yes" \
 
 # The relay (a TCP hop a test can cut) comes from tests/client/; without it the
 # relay tests are skipped.
-RELAY_PID= RELAY_PORT=0
+RELAY_PID='' RELAY_PORT=0
 if [ -f "$RELAY" ]; then
 	python3 "$RELAY" --target "$SSHD_PORT" --port-file "$T/relay.port" \
 	    --ctl "$T/relay.ctl" --log "$T/relay.log" --lifetime 300 </dev/null &
@@ -492,7 +492,7 @@ else
 	nolisten_check_user_procs codex-connect codex-subsystem codex >"$T/nl" 2>&1
 	ok $? "no codex-connect, codex-subsystem or codex process (TUI, app server) listens on TCP/UDP" ||
 	    diag "$(cat "$T/nl")"
-	diag "  (checked $(echo $NOLISTEN_FOUND | wc -w) processes and their descendants)"
+	diag "  (checked $(echo "$NOLISTEN_FOUND" | wc -w) processes and their descendants)"
 	tmux -S "$T/tmux.sock" kill-server 2>/dev/null
 fi
 kill -TERM $sock_pid 2>/dev/null
@@ -545,7 +545,7 @@ like "$OUT" '^OK exit 0$' "  codex-connect exits 0"
 
 nolisten_check_user_procs codex-connect codex-subsystem codex >"$T/nl" 2>&1
 ok $? "at the end: no codex-connect, codex-subsystem or codex process listens" || diag "$(cat "$T/nl")"
-like "$NOLISTEN_FOUND" '[0-9]' "  (the check saw the session host and its app servers: $(echo $NOLISTEN_FOUND | wc -w))"
+like "$NOLISTEN_FOUND" '[0-9]' "  (the check saw the session host and its app servers: $(echo "$NOLISTEN_FOUND" | wc -w))"
 
 diag "codex-t.sh took $(($(date +%s) - t_start)) s"
 done_testing

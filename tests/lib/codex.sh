@@ -189,13 +189,13 @@ codex_mock_start() {
 	fi
 	rm -f "$_cm_dir/mock.port"
 	python3 "$_cm_src" --port-file "$_cm_dir/mock.port" --log "$_cm_dir/mock.log" \
-	    --lifetime "${MOCK_LIFETIME:-900}" </dev/null >/dev/null 2>>"$_cm_dir/mock.log" &
+	    --lifetime "${MOCK_LIFETIME:-900}" </dev/null >/dev/null 2>"$_cm_dir/mock.err" &
 	MOCK_PID=$!
 	at_exit "codex_mock_stop $MOCK_PID"
 	_cm_i=0
 	while [ ! -s "$_cm_dir/mock.port" ]; do
 		if ! kill -0 "$MOCK_PID" 2>/dev/null || [ "$_cm_i" -ge 200 ]; then
-			_codex_say "the mock model did not start (see $_cm_dir/mock.log)"
+			_codex_say "the mock model did not start: $(tail -n 3 "$_cm_dir/mock.err" 2>/dev/null)"
 			return 1
 		fi
 		sleep 0.05
