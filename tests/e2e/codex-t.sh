@@ -453,7 +453,7 @@ done
 ok "$([ -S "$SOCKDIR/sock" ]; echo $?)" "--no-tui --socket: codex-connect serves the remote app server on a unix socket"
 
 if ! command -v tmux >/dev/null 2>&1; then
-	skip "tmux not installed" 6
+	skip "tmux not installed" 9
 else
 	at_exit "tmux -S '$T/tmux.sock' kill-server 2>/dev/null"
 	t1=$(date +%s)
@@ -493,6 +493,21 @@ else
 	ok $? "no codex-connect, codex-subsystem or codex process (TUI, app server) listens on TCP/UDP" ||
 	    diag "$(cat "$T/nl")"
 	diag "  (checked $(echo "$NOLISTEN_FOUND" | wc -w) processes and their descendants)"
+	tmux -S "$T/tmux.sock" kill-session -t tui 2>/dev/null
+
+	# The default front end: `codex-connect HOST` starts the TUI itself
+	# ($CODEX_CLI) on its own socket and ends with it.
+	tmux -S "$T/tmux.sock" -f /dev/null new-session -d -s tui -x 160 -y 48 \
+	    "cd '$T/work' && env CODEX_HOME='$CODEX_HOME' CODEX_CLI='$CODEX_BIN' TERM=xterm-256color timeout --foreground 120 '$CONNECT' -F '$CFG' devbox; echo CONNECT-EXITED \$?; sleep 60"
+	TW=30
+	tui_step "codex-connect HOST: the TUI starts by itself on codex-connect's socket" \
+	    screen_wait 'Ask Codex to do anything' $TW
+	[ "$TW" -gt 0 ] && tui_type "say hello again"
+	tui_step "  and a prompt gets the mock model's reply" \
+	    screen_wait 'Hello from the mock model\.' $TW
+	[ "$TW" -gt 0 ] && tmux -S "$T/tmux.sock" send-keys -t tui C-c
+	tui_step "  Ctrl-C quits the TUI, and codex-connect exits 0 with it" \
+	    screen_wait '^CONNECT-EXITED 0$' $TW
 	tmux -S "$T/tmux.sock" kill-server 2>/dev/null
 fi
 kill -TERM $sock_pid 2>/dev/null
