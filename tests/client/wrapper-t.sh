@@ -69,7 +69,8 @@ CONF
 	like "$fp" "^SHA256:" "(the host key fingerprint is known: $fp)"
 	out=$(python3 "$TTY" --timeout 30 --answer 'continue connecting.*\?=yes' -- \
 	    "$B/client/codex-connect" -F "$T/cfg" testhost status 2>&1)
-	like "$out" "$fp" "an unknown host key is shown with its SHA256 fingerprint"
+	printf '%s\n' "$out" | grep -qF "$fp"
+	ok $? "an unknown host key is shown with its SHA256 fingerprint"
 	like "$out" 'fake .*attached' "answering yes connects"
 	grep -q "ssh-ed25519" "$T/kh"
 	ok $? "and the key is added to known_hosts"
