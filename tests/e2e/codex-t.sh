@@ -405,12 +405,19 @@ cc devbox exec "fail"
 is "$RC" 1 "exec: a turn that fails (the model answers HTTP 500) exits 1"
 like "$ERR" "turn failed: " "  with the reason on stderr"
 
-setsid timeout -k 5 "$TO" "$CONNECT" -F "$CFG" devbox exec "deltas=20000 rate=1000" \
+# One SIGINT to codex-connect once the turn streams (a first Ctrl-C before the turn
+# has started is ignored). Not through timeout(1): it would pass on two (one to
+# the child, one to its process group), and the second means "quit now".
+: >"$T/int.out"
+timeout -k 5 "$TO" "$CONNECT" -F "$CFG" devbox exec "deltas=20000 rate=1000" \
     </dev/null >"$T/int.out" 2>"$T/int.err" &
 int_pid=$!
 i=0
-while [ "$(wc -c <"$T/int.out")" -lt 200 ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
-kill -INT "$int_pid" 2>/dev/null
+while [ "$(wc -c <"$T/int.out" 2>/dev/null || echo 0)" -lt 200 ] && [ $i -lt 200 ]; do
+	sleep 0.05
+	i=$((i + 1))
+done
+kill -INT $(ps -o pid= --ppid "$int_pid") 2>/dev/null
 wait "$int_pid"
 RC=$?
 is "$RC" 130 "exec: Ctrl-C mid-turn sends turn/interrupt; exit 130"
@@ -424,7 +431,7 @@ like "$(cat "$T/int.out")" "^d0 d1 d2 " "  after the text that came before it"
 screen_wait() {
 	_n=0
 	while [ $_n -lt $(($2 * 5)) ]; do
-		SCREEN=$(tmux -S "$T/tmux.sock" capture-pane -p -t tui 2>/dev/null)
+		SCREEN=$(tmux -S "$T/tmux.sock" capture-pane -p -t "$TUI_S" 2>/dev/null)
 		printf '%s\n' "$SCREEN" | grep -Eq -- "$1" && return 0
 		sleep 0.2
 		_n=$((_n + 1))
@@ -435,9 +442,9 @@ screen_wait() {
 # tui_type TEXT: types TEXT, waits, then Enter on its own (a fast burst ending in
 # Enter is taken for a paste: the TUI would insert a newline instead).
 tui_type() {
-	tmux -S "$T/tmux.sock" send-keys -t tui -l "$1"
+	tmux -S "$T/tmux.sock" send-keys -t "$TUI_S" -l "$1"
 	sleep 1
-	tmux -S "$T/tmux.sock" send-keys -t tui Enter
+	tmux -S "$T/tmux.sock" send-keys -t "$TUI_S" Enter
 }
 
 SOCKDIR=$T/s
@@ -457,6 +464,7 @@ if ! command -v tmux >/dev/null 2>&1; then
 else
 	at_exit "tmux -S '$T/tmux.sock' kill-server 2>/dev/null"
 	t1=$(date +%s)
+	TUI_S=tui
 	tmux -S "$T/tmux.sock" -f /dev/null new-session -d -s tui -x 160 -y 48 \
 	    "cd '$T/work' && env CODEX_HOME='$CODEX_HOME' TERM=xterm-256color timeout --foreground 120 '$CODEX_BIN' --remote 'unix://$SOCKDIR/sock'; echo TUI-EXITED \$?; sleep 60"
 	# After one step fails the next ones fail at once (TW=0) rather than wait.
@@ -481,7 +489,7 @@ else
 	[ "$TW" -gt 0 ] && tui_type "approve exec='echo tui-approved-ok'"
 	tui_step "  the TUI asks to approve a command" \
 	    screen_wait 'Would you like to run the following command' $TW
-	[ "$TW" -gt 0 ] && tmux -S "$T/tmux.sock" send-keys -t tui y
+	[ "$TW" -gt 0 ] && tmux -S "$T/tmux.sock" send-keys -t "$TUI_S" y
 	tui_step "  approved with y: the command runs remotely, its output reaches the model" \
 	    screen_wait 'Ran it, exit code 0: tui-approved-ok' $TW
 	diag "TUI: $(($(date +%s) - t1)) s from start to the approved command's answer"
@@ -493,11 +501,13 @@ else
 	ok $? "no codex-connect, codex-subsystem or codex process (TUI, app server) listens on TCP/UDP" ||
 	    diag "$(cat "$T/nl")"
 	diag "  (checked $(echo "$NOLISTEN_FOUND" | wc -w) processes and their descendants)"
-	tmux -S "$T/tmux.sock" kill-session -t tui 2>/dev/null
+	tmux -S "$T/tmux.sock" send-keys -t tui C-c
 
 	# The default front end: `codex-connect HOST` starts the TUI itself
-	# ($CODEX_CLI) on its own socket and ends with it.
-	tmux -S "$T/tmux.sock" -f /dev/null new-session -d -s tui -x 160 -y 48 \
+	# ($CODEX_CLI) on its own socket and ends with it. (A second session of the
+	# same tmux server: killing the last one would make the server exit.)
+	TUI_S=tui2
+	tmux -S "$T/tmux.sock" new-session -d -s tui2 -x 160 -y 48 \
 	    "cd '$T/work' && env CODEX_HOME='$CODEX_HOME' CODEX_CLI='$CODEX_BIN' TERM=xterm-256color timeout --foreground 120 '$CONNECT' -F '$CFG' devbox; echo CONNECT-EXITED \$?; sleep 60"
 	TW=30
 	tui_step "codex-connect HOST: the TUI starts by itself on codex-connect's socket" \
@@ -505,9 +515,18 @@ else
 	[ "$TW" -gt 0 ] && tui_type "say hello again"
 	tui_step "  and a prompt gets the mock model's reply" \
 	    screen_wait 'Hello from the mock model\.' $TW
-	[ "$TW" -gt 0 ] && tmux -S "$T/tmux.sock" send-keys -t tui C-c
-	tui_step "  Ctrl-C quits the TUI, and codex-connect exits 0 with it" \
-	    screen_wait '^CONNECT-EXITED 0$' $TW
+	# Ctrl-C quits an idle TUI; while it still finishes something (the thread's
+	# title, say) it only stops that: press again until it is gone.
+	tui_quit() {
+		_q=0
+		while [ $_q -lt 5 ]; do
+			tmux -S "$T/tmux.sock" send-keys -t tui2 C-c
+			screen_wait '^CONNECT-EXITED' 3 && break
+			_q=$((_q + 1))
+		done
+		screen_wait '^CONNECT-EXITED 0$' 1
+	}
+	tui_step "  Ctrl-C quits the TUI, and codex-connect exits 0 with it" tui_quit
 	tmux -S "$T/tmux.sock" kill-server 2>/dev/null
 fi
 kill -TERM $sock_pid 2>/dev/null
