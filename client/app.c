@@ -66,6 +66,7 @@ struct lclient {
 	char thread_id[128];
 	char turn_id[128];
 	int in_agent_text;
+	int cmd_streamed;     /* the running command's output came as outputDelta */
 };
 
 struct app {
@@ -606,12 +607,22 @@ exec_approval(struct lclient *c, cJSON *m, const char *method)
 	cJSON *reply, *res;
 	int a;
 
+	char why[600] = "";
+	size_t wl;
+
+	if (reason != NULL) {
+		/* Justifications usually end in a period; ours follows. */
+		snprintf(why, sizeof(why), "%s", reason);
+		wl = strlen(why);
+		while (wl > 0 && (why[wl - 1] == '.' || why[wl - 1] == ' '))
+			why[--wl] = '\0';
+	}
 	if (cmd != NULL)
 		snprintf(q, sizeof(q), "codex wants to run `%s`%s%s. Allow?", cmd,
-		    reason ? " — " : "", reason ? reason : "");
+		    why[0] ? " — " : "", why);
 	else
 		snprintf(q, sizeof(q), "codex asks for approval (%s)%s%s. Allow?", method,
-		    reason ? ": " : "", reason ? reason : "");
+		    why[0] ? ": " : "", why);
 	if (c->app->o->yes) {
 		fprintf(stderr, "codex-connect: %s yes (--yes)\n", q);
 		a = 'y';
@@ -794,22 +805,47 @@ exec_on_message(struct lclient *c, const uint8_t *msg, size_t len)
 			}
 			fprintf(stderr, "$ %s\n", cJSON_GetStringValue(
 			    cJSON_GetObjectItem(item, "command")) ?: "?");
+			c->cmd_streamed = 0;
 		}
 	} else if (strcmp(method, "item/commandExecution/outputDelta") == 0) {
 		const char *d = cJSON_GetStringValue(cJSON_GetObjectItem(p, "delta"));
 
-		if (d != NULL)
+		if (d != NULL) {
 			fputs(d, stderr);
+			c->cmd_streamed = 1;
+		}
 	} else if (strcmp(method, "item/completed") == 0) {
+		cJSON *item = cJSON_GetObjectItem(p, "item");
+		const char *type = cJSON_GetStringValue(cJSON_GetObjectItem(item, "type"));
+		const char *st = cJSON_GetStringValue(cJSON_GetObjectItem(item, "status"));
+		const char *agg = cJSON_GetStringValue(cJSON_GetObjectItem(item,
+		    "aggregatedOutput"));
+
 		if (c->in_agent_text) {
 			fputc('\n', stdout);
 			c->in_agent_text = 0;
 		}
+		if (type != NULL && strcmp(type, "commandExecution") == 0) {
+			/* Streaming of command output is best effort in the app
+			 * server: the completed item has all of it. */
+			if (st != NULL && strcmp(st, "declined") == 0)
+				fprintf(stderr, "(declined, not run)\n");
+			else if (!c->cmd_streamed && agg != NULL)
+				fputs(agg, stderr);
+		}
 	} else if (strcmp(method, "error") == 0) {
 		cJSON *e = cJSON_GetObjectItem(p, "error");
+		const char *msgtxt = cJSON_GetStringValue(cJSON_GetObjectItem(e, "message"));
+		const char *more = cJSON_GetStringValue(cJSON_GetObjectItem(e,
+		    "additionalDetails"));
 
-		fprintf(stderr, "codex-connect: error: %s\n",
-		    cJSON_GetStringValue(cJSON_GetObjectItem(e, "message")) ?: "(unknown)");
+		if (cJSON_IsTrue(cJSON_GetObjectItem(p, "willRetry")))
+			fprintf(stderr, "codex-connect: retrying: %s%s%s\n",
+			    msgtxt ? msgtxt : "", more ? " — " : "", more ? more : "");
+		else
+			fprintf(stderr, "codex-connect: error: %s%s%s\n",
+			    msgtxt ? msgtxt : "(unknown)", more ? " — " : "",
+			    more ? more : "");
 	}
 	if (strcmp(method, "turn/completed") == 0) {
 		cJSON *turn = cJSON_GetObjectItem(p, "turn");
@@ -836,18 +872,20 @@ out:
 	cJSON_Delete(m);
 }
 
-static void
+/* Returns 0 when a turn was asked to stop, -1 when there is none to stop. */
+static int
 exec_interrupt(struct lclient *c)
 {
 	cJSON *m, *p;
 
 	if (c->thread_id[0] == '\0' || c->turn_id[0] == '\0')
-		return;
+		return -1;
 	fprintf(stderr, "\ncodex-connect: interrupting the turn (Ctrl-C again to quit)\n");
 	m = exec_request(c, "turn/interrupt", &p);
 	cJSON_AddStringToObject(p, "threadId", c->thread_id);
 	cJSON_AddStringToObject(p, "turnId", c->turn_id);
 	exec_send(c, m);
+	return 0;
 }
 
 /* ---- the unix socket and the TUI ---------------------------------------- */
@@ -1141,8 +1179,13 @@ app_run(struct app_opts *o)
 				break;
 			}
 			for (c = a.clients; c != NULL; c = c->next)
-				if (c->kind == LC_EXEC)
-					exec_interrupt(c);
+				if (c->kind == LC_EXEC && exec_interrupt(c) != 0) {
+					/* No turn running yet: nothing to wait for. */
+					a.exit_code = 130;
+					a.done = 1;
+					if (c->st != NULL)
+						stream_close(c->st);
+				}
 		}
 		if (got_chld) {
 			int st;

@@ -1,8 +1,8 @@
 #!/bin/sh
-# demo/run.sh - codex-ssh end to end on this machine: the real Codex app server
+# tests/e2e/demo.sh - codex-ssh end to end on this machine: the real Codex app server
 # behind a private sshd, reached with codex-connect over one SSH channel.
 #
-#   demo/run.sh [BUILDDIR]        (./dev demo builds, then runs this)
+#   tests/e2e/demo.sh [BUILDDIR]        (./dev demo builds, then runs this)
 #
 # It starts a private OpenSSH sshd on 127.0.0.1 in a temporary directory (fresh
 # host and client keys; the demo's only listening port for the tunnel), registers
@@ -18,7 +18,7 @@
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
-top_srcdir=$(cd "$here/.." && pwd)
+top_srcdir=$(cd "$here/../.." && pwd)
 B=${1:-$top_srcdir/build}
 B=$(cd "$B" 2>/dev/null && pwd) || { echo "demo: no build directory $1" >&2; exit 1; }
 . "$top_srcdir/tests/lib/sshd.sh"
