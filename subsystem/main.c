@@ -15,6 +15,7 @@
 #include <cJSON.h>
 #include <sodium.h>
 
+#include "bootstrap/register.h"
 #include "subsystem/backend.h"
 #include "subsystem/config.h"
 #include "subsystem/ctl.h"
@@ -30,6 +31,9 @@ usage(FILE *f)
 	    "       codex-subsystem host [-f FILE]               run the session host (started on demand)\n"
 	    "       codex-subsystem status [-f FILE] [--json]    show this user's sessions\n"
 	    "       codex-subsystem stop [-f FILE]               stop this user's session host\n"
+	    "       codex-subsystem register [--name NAME] [--backend B] [--args ARGS] ...\n"
+	    "                                    add Subsystem NAME to sshd (as root)\n"
+	    "       codex-subsystem unregister [--name NAME] ...   remove it again\n"
 	    "       codex-subsystem --version\n");
 }
 
@@ -172,6 +176,9 @@ main(int argc, char **argv)
 		cmd = argv[1];
 		argv++;
 		argc--;
+		/* These have their own options (see bootstrap/register.h). */
+		if (strcmp(cmd, "register") == 0 || strcmp(cmd, "unregister") == 0)
+			return reg_main(argc, argv, cmd[0] == 'u');
 	}
 	while ((ch = getopt_long(argc, argv, "f:b:jvVh", opts, NULL)) != -1) {
 		switch (ch) {
