@@ -25,42 +25,8 @@
 # and stops the mock on exit. It waits at most 10 s for the mock to listen; the
 # mock exits by itself after MOCK_LIFETIME (900) seconds. codex_mock_stop stops it.
 
-# ---- exit hooks (shared with tap.sh and sshd.sh, which define the same) ----------
-if [ -z "${_cxs_exit_init:-}" ]; then
-	_cxs_exit_init=1
-	_cxs_exit_hooks=
-
-	at_exit() {
-		_cxs_exit_hooks="$*
-$_cxs_exit_hooks"
-	}
-
-	_cxs_on_exit() {
-		_cxs_rc=$?
-		trap - EXIT
-		set +e
-		_cxs_ifs=$IFS
-		IFS='
-'
-		set -f
-		for _cxs_h in $_cxs_exit_hooks; do
-			IFS=$_cxs_ifs
-			set +f
-			eval "$_cxs_h"
-		done
-		IFS=$_cxs_ifs
-		set +f
-		if command -v _tap_finish >/dev/null 2>&1; then
-			_tap_finish "$_cxs_rc"
-			_cxs_rc=$?
-		fi
-		exit "$_cxs_rc"
-	}
-	trap _cxs_on_exit EXIT
-	trap 'exit 129' HUP
-	trap 'exit 130' INT
-	trap 'exit 143' TERM
-fi
+# ---- exit hooks: tests/lib/atexit.sh ------------------------------------------
+. "$top_srcdir/tests/lib/atexit.sh"
 
 : "${CODEX_VERSION:=0.169.0}"
 

@@ -23,42 +23,8 @@
 # up after SSHD_SSH_TIMEOUT (60) seconds. SSHD (default /usr/sbin/sshd) names the
 # binary. Everything sshd logs is in $SSHD_LOG; sshd_log_tail shows its end.
 
-# ---- exit hooks (shared with tap.sh, which defines the same if loaded first) ----
-if [ -z "${_cxs_exit_init:-}" ]; then
-	_cxs_exit_init=1
-	_cxs_exit_hooks=
-
-	at_exit() {
-		_cxs_exit_hooks="$*
-$_cxs_exit_hooks"
-	}
-
-	_cxs_on_exit() {
-		_cxs_rc=$?
-		trap - EXIT
-		set +e
-		_cxs_ifs=$IFS
-		IFS='
-'
-		set -f
-		for _cxs_h in $_cxs_exit_hooks; do
-			IFS=$_cxs_ifs
-			set +f
-			eval "$_cxs_h"
-		done
-		IFS=$_cxs_ifs
-		set +f
-		if command -v _tap_finish >/dev/null 2>&1; then
-			_tap_finish "$_cxs_rc"
-			_cxs_rc=$?
-		fi
-		exit "$_cxs_rc"
-	}
-	trap _cxs_on_exit EXIT
-	trap 'exit 129' HUP
-	trap 'exit 130' INT
-	trap 'exit 143' TERM
-fi
+# ---- exit hooks: tests/lib/atexit.sh ------------------------------------------
+. "$top_srcdir/tests/lib/atexit.sh"
 
 : "${SSHD:=/usr/sbin/sshd}"
 SSH_HOST=testhost

@@ -24,44 +24,8 @@ _tap_done=0
 _tap_skipped_all=0
 _tap_bailed=0
 
-# ---- exit hooks (shared with sshd.sh, which defines the same if loaded first) ----
-if [ -z "${_cxs_exit_init:-}" ]; then
-	_cxs_exit_init=1
-	_cxs_exit_hooks=
-
-	# at_exit CMD: eval CMD when the shell exits (hooks run newest first).
-	at_exit() {
-		_cxs_exit_hooks="$*
-$_cxs_exit_hooks"
-	}
-
-	_cxs_on_exit() {
-		_cxs_rc=$?
-		trap - EXIT
-		set +e
-		_cxs_ifs=$IFS
-		IFS='
-'
-		set -f
-		for _cxs_h in $_cxs_exit_hooks; do
-			IFS=$_cxs_ifs
-			set +f
-			eval "$_cxs_h"
-		done
-		IFS=$_cxs_ifs
-		set +f
-		if command -v _tap_finish >/dev/null 2>&1; then
-			_tap_finish "$_cxs_rc"
-			_cxs_rc=$?
-		fi
-		exit "$_cxs_rc"
-	}
-	trap _cxs_on_exit EXIT
-	# The EXIT trap runs on these too once they are turned into exits.
-	trap 'exit 129' HUP
-	trap 'exit 130' INT
-	trap 'exit 143' TERM
-fi
+# ---- exit hooks: tests/lib/atexit.sh ------------------------------------------
+. "$top_srcdir/tests/lib/atexit.sh"
 
 # ---- plan ------------------------------------------------------------------------
 
