@@ -36,6 +36,7 @@ struct stream {
 	struct buf *out;            /* bytes for the channel */
 	int64_t last_rx_ms;
 	int64_t last_ping_ms;
+	int64_t ack_due_ms;         /* an ACK is owed and must go by then; 0: none */
 	int closing;
 	int dead;
 	unsigned end_code;
@@ -124,6 +125,7 @@ stream_attach(struct stream *s, char *err, size_t errlen)
 	}
 	s->last_rx_ms = now_ms();
 	s->last_ping_ms = s->last_rx_ms;
+	s->ack_due_ms = 0;
 	return 0;
 }
 
@@ -421,6 +423,8 @@ link_timeout_ms(struct link *l)
 
 			if (d < t)
 				t = d;
+			if (s->ack_due_ms != 0 && s->ack_due_ms - now < t)
+				t = s->ack_due_ms - now;
 		}
 		if (buf_len(s->out) > 0 && t > 50)
 			t = 50;  /* the SSH window may reopen without the fd waking us */
@@ -487,6 +491,8 @@ stream_pump_in(struct stream *s, int64_t now)
 		while ((r = tunnel_next(s->t, s->out, &ev)) == 1) {
 			switch (ev.type) {
 			case TUNNEL_EV_MESSAGE:
+				if (s->ack_due_ms == 0)
+					s->ack_due_ms = now + 100;
 				if (s->ops != NULL)
 					s->ops->message(s->ctx, ev.msg, ev.len);
 				break;
@@ -521,6 +527,12 @@ stream_pump_out(struct stream *s, int64_t now)
 			s->last_ping_ms = now;
 		}
 		PROTO_IGNORE(tunnel_flush(s->t, s->out, OUT_HIGH));
+		if (tunnel_ack_owed(s->t) == 0)
+			s->ack_due_ms = 0;
+		else if (s->ack_due_ms != 0 && now >= s->ack_due_ms) {
+			PROTO_IGNORE(tunnel_ack(s->t, s->out));
+			s->ack_due_ms = 0;
+		}
 	}
 	while (buf_len(s->out) > 0) {
 		size_t len = buf_len(s->out);

@@ -76,11 +76,20 @@ int tunnel_next(struct tunnel *t, struct buf *out, struct tunnel_event *ev)
 int tunnel_send(struct tunnel *t, const void *msg, size_t len) PROTO_WUR PROTO_NONNULL(1);
 
 /*
- * Appends DATA frames for queued messages and a pending ACK to out until out holds
+ * Appends DATA frames for queued messages (and an ACK, see below) to out until out holds
  * high bytes, has less than one frame of room left, or nothing is left. Only while
  * connected and welcomed. Returns 0 or a negative error.
  */
 int tunnel_flush(struct tunnel *t, struct buf *out, size_t high) PROTO_WUR PROTO_NONNULL(1, 2);
+
+/*
+ * Acks: tunnel_flush() acks on its own only in front of outgoing DATA or once 64
+ * messages are owed. The caller acks the rest with tunnel_ack() within 100 ms of
+ * the first message owed (PROTOCOL.md 3.1); tunnel_ack_owed() says how many.
+ * tunnel_ack() returns 0 (also when nothing is owed) or buf_put()'s error.
+ */
+uint64_t tunnel_ack_owed(const struct tunnel *t) PROTO_NONNULL(1);
+int tunnel_ack(struct tunnel *t, struct buf *out) PROTO_WUR PROTO_NONNULL(1, 2);
 
 int tunnel_ping(struct tunnel *t, struct buf *out, uint64_t cookie) PROTO_WUR PROTO_NONNULL(1, 2);
 /* Asks the server to end the session (CLOSE 0). */

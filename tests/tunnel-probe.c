@@ -255,6 +255,7 @@ main(int argc, char **argv)
 	long long next_cut;
 	double paused_until = 0;
 	int write_dead = 0;
+	double last_ack = 0;
 
 	while ((ch = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
 		switch (ch) {
@@ -314,11 +315,15 @@ main(int argc, char **argv)
 	while (!finished) {
 		struct pollfd pf[2];
 		double now = now_s();
-		int wait_ms = 1000;
+		int wait_ms = tunnel_ack_owed(t) > 0 ? 100 : 1000;
 
 		if (now - t0 > timeout_s)
 			failf("timed out after %d s", timeout_s);
 		PROTO_IGNORE(tunnel_flush(t, out, 1u << 20));
+		if (tunnel_ack_owed(t) > 0 && now - last_ack >= 0.1) {
+			PROTO_IGNORE(tunnel_ack(t, out));
+			last_ack = now;
+		}
 		pf[0] = (struct pollfd){ .fd = now < paused_until ? -1 : cout, .events = POLLIN };
 		if (write_dead)
 			buf_reset(out);

@@ -171,10 +171,14 @@ main(void)
 	    ev.len == 14 && memcmp(ev.msg, "{\"method\":\"b\"}", 14) == 0, "message 2");
 	ok(tunnel_next(t, out, &ev) == 0, "duplicate of 1 dropped silently");
 	is_int((long long)tunnel_next_expected(t), 3, "next expected is 3");
-	ok(tunnel_flush(t, out, 1u << 20) == 0, "flush with ack");
+	ok(tunnel_flush(t, out, 1u << 20) == 0 && buf_len(out) == 0,
+	    "flush with nothing to send does not ack 2 messages on its own");
+	is_int((long long)tunnel_ack_owed(t), 2, "2 acks owed");
+	ok(tunnel_ack(t, out) == 0, "tunnel_ack");
 	srv_take(&s, out);
 	r = srv_next(&s, &f);
 	ok(r == 1 && f.type == FRAME_ACK && f.u.ack_next == 3, "client acks 3");
+	is_int((long long)tunnel_ack_owed(t), 0, "nothing owed after the ack");
 
 	/* 4. unacked messages are resent after a resume; acked ones are not */
 	ok(tunnel_send(t, "{\"id\":2}", 8) == 0 && tunnel_send(t, "{\"id\":3}", 8) == 0,
