@@ -1003,12 +1003,6 @@ status_json(struct host *h)
 	return txt;
 }
 
-char *
-host_status_json(struct host *h)
-{
-	return status_json(h);
-}
-
 /* ---- the loop ----------------------------------------------------------- */
 
 struct host *

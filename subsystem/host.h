@@ -39,9 +39,6 @@ int host_add_channel(struct host *h, int in, int out, int framed,
  */
 int host_run(struct host *h, char *reason, size_t reasonlen);
 
-/* Builds the status JSON of the sessions this loop owns (malloc'd text). */
-char *host_status_json(struct host *h);
-
 /* `codex-subsystem host`: the daemon's whole life. Returns the exit code. */
 int host_daemon_main(const struct sconf *c);
 
