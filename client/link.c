@@ -373,16 +373,13 @@ stream_close(struct stream *s)
 {
 	if (s->dead || s->closing)
 		return;
-	s->closing = 1;
-	if (s->t != NULL && s->l->up && tunnel_welcomed(s->t)) {
-		PROTO_IGNORE(tunnel_flush(s->t, s->out, OUT_MAX / 2));
-		PROTO_IGNORE(tunnel_close(s->t, s->out));
-	} else if (s->t == NULL && s->ch != NULL) {
-		/* Plain: EOF tells the server; its backend exits and the channel
-		 * closes once everything was delivered. */
-		s->closing = 2;
-	} else
-		stream_end(s, FRAME_CODE_NORMAL, "closed");
+	/*
+	 * Framed: CLOSE goes once every queued message is on the wire (after the
+	 * handshake, and after a resume if the link is down now); the server then
+	 * gives the backend EOF, delivers what it still says, and answers CLOSE.
+	 * Plain: EOF does the same. Either way nothing the backend says is lost.
+	 */
+	s->closing = s->t != NULL ? 1 : 2;
 }
 
 void
@@ -432,6 +429,39 @@ link_timeout_ms(struct link *l)
 	return t < 0 ? 0 : (int)t;
 }
 
+/*
+ * After the channel's EOF: did the remote program end on its own with something to
+ * say? True when it wrote to stderr (codex-subsystem's fatal errors: bad config,
+ * runtime directory refused, …), or when a framed session closed before WELCOME
+ * while the SSH connection itself is fine. Fills why for the user.
+ */
+static int
+stream_server_said(struct stream *s, char *why, size_t whylen)
+{
+	char err[512];
+	int n, k = 0;
+
+	while (k < (int)sizeof(err) - 1 &&
+	    (n = ssh_channel_read_nonblocking(s->ch, err + k,
+	    (uint32_t)(sizeof(err) - 1 - (size_t)k), 1)) > 0)
+		k += n;
+	err[k > 0 ? k : 0] = '\0';
+	while (k > 0 && (err[k - 1] == '\n' || err[k - 1] == '\r'))
+		err[--k] = '\0';
+	if (k > 0) {
+		snprintf(why, whylen, "the server ended the session: %s", err);
+		return 1;
+	}
+	if (s->t != NULL && !tunnel_welcomed(s->t) &&
+	    ssh_is_connected(sshconn_session(s->l->c))) {
+		snprintf(why, whylen, "the server closed the %s channel before "
+		    "answering (see ~/.codex/ssh/log/subsystem.log on %s)",
+		    s->l->o.subsystem, s->l->target);
+		return 1;
+	}
+	return 0;
+}
+
 /* Handles everything the remote sent on one stream; -1 when the link broke. */
 static int
 stream_pump_in(struct stream *s, int64_t now)
@@ -462,6 +492,14 @@ stream_pump_in(struct stream *s, int64_t now)
 			return -1;
 		if (n == 0) {
 			if (ssh_channel_is_eof(s->ch) || ssh_channel_is_closed(s->ch)) {
+				char why[700];
+
+				if (stream_server_said(s, why, sizeof(why))) {
+					/* The remote program failed before (or instead of)
+					 * the protocol: reconnecting would only repeat it. */
+					stream_end(s, FRAME_CODE_INTERNAL, why);
+					return 0;
+				}
 				if (s->t == NULL) {
 					stream_end(s, FRAME_CODE_NORMAL, "session ended");
 					return 0;
@@ -550,6 +588,11 @@ stream_pump_out(struct stream *s, int64_t now)
 		if (n <= 0)
 			break;
 		buf_consume(s->out, (size_t)n);
+	}
+	if (s->closing == 1 && tunnel_welcomed(s->t) && tunnel_sent_all(s->t)) {
+		PROTO_IGNORE(tunnel_close(s->t, s->out));
+		s->closing = 3;
+		return stream_pump_out(s, now);
 	}
 	if (s->closing == 2 && buf_len(s->out) == 0) {
 		ssh_channel_send_eof(s->ch);

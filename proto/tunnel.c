@@ -320,6 +320,12 @@ tunnel_flush(struct tunnel *t, struct buf *out, size_t high)
 	return 0;
 }
 
+int
+tunnel_sent_all(const struct tunnel *t)
+{
+	return !frame_enc_busy(t->enc) && t->send_next >= journal_next_seq(t->j);
+}
+
 uint64_t
 tunnel_ack_owed(const struct tunnel *t)
 {

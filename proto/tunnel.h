@@ -99,6 +99,8 @@ int tunnel_close(struct tunnel *t, struct buf *out) PROTO_WUR PROTO_NONNULL(1, 2
 int tunnel_welcomed(const struct tunnel *t) PROTO_NONNULL(1);
 int tunnel_has_session(const struct tunnel *t) PROTO_NONNULL(1);
 uint64_t tunnel_next_expected(const struct tunnel *t) PROTO_NONNULL(1);
+/* True when every queued message has been put on the wire (maybe not acked). */
+int tunnel_sent_all(const struct tunnel *t) PROTO_NONNULL(1);
 /* Messages queued or sent but not yet acknowledged by the server. */
 size_t tunnel_unacked(const struct tunnel *t) PROTO_NONNULL(1);
 /* Copies the session token (for tests and for resuming from another process). */

@@ -438,8 +438,11 @@ chan_close(struct host *h, struct chan *ch, int code, const char *why)
 	if (s != NULL) {
 		s->ch = NULL;
 		ch->s = NULL;
-		if (!s->resumable || !h->daemon)
+		if (!s->resumable || !h->daemon || s->closed_by_client) {
+			if (s->closed_by_client)
+				s->finished = 1;
 			sess_stop(s);
+		}
 		else if (!s->finished) {
 			s->detached_ms = now_ms();
 			log_info("session %u detached (%s); keeping it for %u s", s->id,
@@ -595,12 +598,11 @@ chan_frame(struct host *h, struct chan *ch, const struct frame *f)
 	case FRAME_PONG:
 		break;
 	case FRAME_CLOSE:
+		/* Like EOF on a pipe: the backend gets EOF, what it still says
+		 * is delivered, and CLOSE follows once it has exited. */
 		log_info("session %u closed by the client", s->id);
 		s->closed_by_client = 1;
-		s->finished = 1;
 		sess_stop(s);
-		PROTO_IGNORE(frame_put_close(ch->obuf, FRAME_CODE_NORMAL, "session closed"));
-		ch->state = CH_CLOSING;
 		break;
 	case FRAME_ERROR:
 		snprintf(ch->reason, sizeof(ch->reason), "client error %u: %s",
@@ -1217,6 +1219,13 @@ housekeep(struct host *h, int64_t now)
 			unsigned code = sess_exit_reason(s, why, sizeof(why));
 
 			s->finished = 1;
+			if (s->closed_by_client) {
+				if (ch->framed)
+					PROTO_IGNORE(frame_put_close(ch->obuf,
+					    FRAME_CODE_NORMAL, "session closed"));
+				ch->state = CH_CLOSING;
+				continue;
+			}
 			if (ch->framed) {
 				PROTO_IGNORE(frame_put_close(ch->obuf, code, why));
 			} else if (code == FRAME_CODE_BACKEND_FAILED ||

@@ -201,10 +201,11 @@ main(int argc, char **argv)
 	}
 	sconf_init(&c);
 	if (sconf_load(&c, conf_path, err, sizeof(err)) != 0) {
-		/* stderr reaches the ssh client's terminal; stdout stays clean. */
+		/* stderr reaches a terminal when run by hand or through `ssh host
+		 * cmd`, but sshd drops a subsystem's: tell the channel too. */
 		fprintf(stderr, "codex-subsystem: %s\n", err);
 		sconf_free(&c);
-		return 1;
+		return cmd == NULL ? serve_refuse(err) : 1;
 	}
 	if (cmd == NULL) {
 		open_log(&c, "codex-subsystem");

@@ -9,7 +9,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proto/buf.h"
 #include "proto/frame.h"
+#include "proto/jrpc.h"
 #include "subsystem/backend.h"
 #include "subsystem/ctl.h"
 #include "subsystem/host.h"
@@ -119,6 +121,23 @@ serve_connect_host(const struct sconf *c, const char *conf_path, int spawn,
 	}
 }
 
+/* Tells a framed client why its channel cannot be served (magic + ERROR). */
+static void
+refuse_framed(unsigned code, const char *why)
+{
+	struct buf *b = buf_new(4096);
+	ssize_t n;
+
+	if (b == NULL)
+		return;
+	if (frame_put_magic(b) == 0 && frame_put_error(b, code, why) == 0) {
+		while (buf_len(b) > 0 &&
+		    (n = write(1, buf_ptr(b), buf_len(b))) > 0)
+			buf_consume(b, (size_t)n);
+	}
+	buf_free(b);
+}
+
 /* Framed channel with a daemon: pass stdin/stdout to the host and wait. */
 static int
 attach_to_host(const struct sconf *c, const char *conf_path, const char *backend)
@@ -133,6 +152,7 @@ attach_to_host(const struct sconf *c, const char *conf_path, const char *backend
 	if ((fd = serve_connect_host(c, conf_path, 1, err, sizeof(err))) < 0) {
 		log_error("%s", err);
 		dprintf(2, "codex-subsystem: %s\n", err);
+		refuse_framed(FRAME_CODE_INTERNAL, err);
 		return 1;
 	}
 	if (ctl_send(fd, CTL_ATTACH, backend, strlen(backend), fds, 2) != 0) {
@@ -171,6 +191,32 @@ attach_to_host(const struct sconf *c, const char *conf_path, const char *backend
 	}
 	close(fd);
 	return code;
+}
+
+int
+serve_refuse(const char *why)
+{
+	uint8_t magic[FRAME_MAGIC_LEN];
+	char msg[700];
+	char *t;
+	ssize_t n;
+
+	/* sshd drops a subsystem's stderr: the channel itself must say why. */
+	signal(SIGPIPE, SIG_IGN);
+	snprintf(msg, sizeof(msg), "codex-subsystem: %s", why);
+	n = read_full(0, magic, 1);
+	if (n <= 0)
+		return 1;
+	if (magic[0] == 0) {
+		n = read_full(0, magic + 1, FRAME_MAGIC_LEN - 1);
+		refuse_framed(FRAME_CODE_INTERNAL, msg);
+		return 1;
+	}
+	if ((t = jrpc_error_text(NULL, JRPC_INTERNAL_ERROR, msg, NULL, NULL)) != NULL) {
+		dprintf(1, "%s\n", t);
+		free(t);
+	}
+	return 1;
 }
 
 int

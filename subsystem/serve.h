@@ -12,6 +12,11 @@
  * NULL). Returns the process exit code. */
 int serve_channel(const struct sconf *c, const char *conf_path, const char *backend);
 
+/* For a channel that cannot be served at all (a broken configuration): reads the
+ * first byte to learn the mode, answers with a JSON-RPC error (plain) or the magic
+ * and an ERROR frame (framed) carrying why, and returns the exit code (1). */
+int serve_refuse(const char *why);
+
 /* Connects to the user's session host, starting it when none runs. Returns the
  * connected control socket or -1 with a message in err. */
 int serve_connect_host(const struct sconf *c, const char *conf_path, int spawn,

@@ -104,7 +104,11 @@ printf 'Frobnicate yes\n' >"$T/bad.conf"
 echo "$INIT" | "$SUB" -f "$T/bad.conf" >"$T/out" 2>"$T/err"; rc=$?
 isnt "$rc" 0 "unknown keyword: non-zero exit"
 like "$(cat "$T/err")" 'bad.conf line 1: Frobnicate: unknown keyword' "the error names file and line"
-is "$(wc -c <"$T/out" | tr -d ' ')" 0 "and nothing reaches stdout"
+like "$(cat "$T/out")" '^\{"id":null,"error":\{"code":-32603,"message":"codex-subsystem: .*bad.conf line 1: Frobnicate' \
+    "and the channel says so as a JSON-RPC error (sshd drops a subsystem's stderr)"
+printf 'Frobnicate yes\n' >"$T/bad.conf"
+printf '\000cxssh\r\n' | "$SUB" -f "$T/bad.conf" >"$T/out" 2>"$T/err"
+like "$(tail -c +9 "$T/out" | tr -d '\000')" 'Frobnicate: unknown keyword' "a framed client gets it in an ERROR frame"
 printf 'JournalMemory lots\n' >"$T/bad.conf"
 echo "$INIT" | "$SUB" -f "$T/bad.conf" >"$T/out" 2>"$T/err"
 like "$(cat "$T/err")" 'line 1: JournalMemory: expected a size' "a bad value names the keyword"
