@@ -53,7 +53,6 @@ top_srcdir=$(cd "$top_srcdir" && pwd) || exit 1
 B=$(cd "$top_builddir" && pwd)
 CONNECT=$B/client/codex-connect
 SUB=$B/subsystem/codex-subsystem
-RELAY=$top_srcdir/tests/client/relay.py
 DRIVER=$top_srcdir/bench/codex-bench.py
 json=0
 args=
@@ -124,18 +123,8 @@ done
 [ -S "$SOCK" ] || die "the unix:// app server did not start: $(tail -n 3 "$T/daemon.log")"
 
 # A TCP relay the resume measurement cuts (tests/client/relay.py).
-python3 "$RELAY" --target "$SSHD_PORT" --port-file "$T/relay.port" \
-    --ctl "$T/relay.ctl" --log "$T/relay.log" --lifetime 600 </dev/null &
-RELAY_PID=$!
-at_exit "kill $RELAY_PID 2>/dev/null"
-i=0
-while [ ! -s "$T/relay.port" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
-RELAY_PORT=$(cat "$T/relay.port" 2>/dev/null)
-[ -n "$RELAY_PORT" ] || die "the relay did not start"
-
-hostkey=$(cut -d' ' -f1,2 "$SSHD_DIR/host_ed25519.pub")
-printf '[127.0.0.1]:%s %s\n[127.0.0.1]:%s %s\n' "$SSHD_PORT" "$hostkey" \
-    "$RELAY_PORT" "$hostkey" >"$T/known_hosts"
+relay_start "$T" 600 || die "the relay did not start"
+sshd_known_hosts "$T/known_hosts" "$SSHD_PORT" "$RELAY_PORT"
 # No KexAlgorithms, no Ciphers: each client as it comes.
 cat >"$T/cfg" <<EOF
 Host benchhost

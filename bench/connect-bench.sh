@@ -45,7 +45,6 @@ B=$top_builddir
 CONNECT=$B/client/codex-connect
 SUB=$B/subsystem/codex-subsystem
 FAKE=$B/tests/fake-app-server
-RELAY=$top_srcdir/tests/client/relay.py
 say() { [ "$json" = 1 ] || echo "$*" >&2; }
 die() { echo "connect-bench: $*" >&2; exit 1; }
 
@@ -74,18 +73,8 @@ SSHD_LIFETIME=900 sshd_start "$T/sshd" \
     "KexAlgorithms sntrup761x25519-sha512@openssh.com,curve25519-sha256,curve25519-sha256@libssh.org" \
     "Subsystem codex $SUB -f $T/conf" >/dev/null 2>&1 || die "sshd did not start"
 
-python3 "$RELAY" --target "$SSHD_PORT" --port-file "$T/relay.port" \
-    --ctl "$T/relay.ctl" --log "$T/relay.log" --lifetime 600 &
-RELAY_PID=$!
-at_exit "kill $RELAY_PID 2>/dev/null"
-i=0
-while [ ! -s "$T/relay.port" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-RELAY_PORT=$(cat "$T/relay.port" 2>/dev/null)
-[ -n "$RELAY_PORT" ] || die "the relay did not start"
-
-hostkey=$(cut -d' ' -f1,2 "$SSHD_DIR/host_ed25519.pub")
-printf '[127.0.0.1]:%s %s\n[127.0.0.1]:%s %s\n' "$SSHD_PORT" "$hostkey" \
-    "$RELAY_PORT" "$hostkey" >"$T/known_hosts"
+relay_start "$T" 600 || die "the relay did not start"
+sshd_known_hosts "$T/known_hosts" "$SSHD_PORT" "$RELAY_PORT"
 # No KexAlgorithms and no LogLevel: each client as it comes.
 cat >"$T/cfg" <<EOF
 Host benchhost

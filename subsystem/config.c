@@ -48,8 +48,19 @@ sconf_free(struct sconf *c)
 	memset(c, 0, sizeof(*c));
 }
 
-long long
-sconf_parse_duration(const char *s)
+/*
+ * A number with an optional one-letter unit from units ("s1 m60 …": letter, then
+ * its multiplier), case-insensitive; extra is a suffix also allowed after the
+ * unit ("B", "iB" for sizes). Returns the value, or -1 if invalid or over max.
+ */
+struct unit {
+	char letter;
+	long long mul;
+};
+
+static long long
+parse_scaled(const char *s, const struct unit *units, int with_bytes,
+    long long max)
 {
 	char *end;
 	long long v, mul = 1;
@@ -61,49 +72,42 @@ sconf_parse_duration(const char *s)
 	if (errno != 0)
 		return -1;
 	if (*end != '\0') {
-		switch (tolower((unsigned char)*end)) {
-		case 's': mul = 1; break;
-		case 'm': mul = 60; break;
-		case 'h': mul = 3600; break;
-		case 'd': mul = 86400; break;
-		default: return -1;
-		}
-		if (end[1] != '\0')
+		for (; units->letter != '\0'; units++)
+			if (toupper((unsigned char)*end) == units->letter)
+				break;
+		if (units->letter == '\0')
+			return -1;
+		mul = units->mul;
+		end++;
+		if (with_bytes && (strcasecmp(end, "B") == 0 || strcasecmp(end, "iB") == 0))
+			end += strlen(end);
+		if (*end != '\0')
 			return -1;
 	}
-	if (v > LLONG_MAX / mul || v * mul > UINT_MAX)
+	if (v > LLONG_MAX / mul || v * mul > max)
 		return -1;
 	return v * mul;
 }
 
 long long
+sconf_parse_duration(const char *s)
+{
+	static const struct unit units[] = {
+		{ 'S', 1 }, { 'M', 60 }, { 'H', 3600 }, { 'D', 86400 }, { '\0', 0 }
+	};
+
+	return parse_scaled(s, units, 0, UINT_MAX);
+}
+
+long long
 sconf_parse_size(const char *s)
 {
-	char *end;
-	long long v, mul = 1;
+	static const struct unit units[] = {
+		{ 'K', 1ll << 10 }, { 'M', 1ll << 20 }, { 'G', 1ll << 30 },
+		{ 'T', 1ll << 40 }, { '\0', 0 }
+	};
 
-	if (s == NULL || !isdigit((unsigned char)*s))
-		return -1;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0)
-		return -1;
-	if (*end != '\0') {
-		switch (toupper((unsigned char)*end)) {
-		case 'K': mul = 1ll << 10; break;
-		case 'M': mul = 1ll << 20; break;
-		case 'G': mul = 1ll << 30; break;
-		case 'T': mul = 1ll << 40; break;
-		default: return -1;
-		}
-		if (end[1] != '\0' && !(toupper((unsigned char)end[1]) == 'B' &&
-		    end[2] == '\0') && !(toupper((unsigned char)end[1]) == 'I' &&
-		    toupper((unsigned char)end[2]) == 'B' && end[3] == '\0'))
-			return -1;
-	}
-	if (v > LLONG_MAX / mul)
-		return -1;
-	return v * mul;
+	return parse_scaled(s, units, 1, LLONG_MAX);
 }
 
 static int

@@ -27,7 +27,6 @@ B=$top_builddir
 CONNECT=$B/client/codex-connect
 SUB=$B/subsystem/codex-subsystem
 FAKE=$B/tests/fake-app-server
-RELAY=$top_srcdir/tests/client/relay.py
 TTY=$top_srcdir/tests/client/tty.py
 TO=${CONNECT_TIMEOUT:-30}
 
@@ -64,14 +63,7 @@ sshd_start "$T/sshd" "Subsystem codex $SUB -f $T/conf" || bail "cannot start ssh
 KEY=$SSHD_CLIENT_KEY
 cat "$KEY.pub" >>"$JUMP_DIR/authorized_keys"
 
-python3 "$RELAY" --target "$SSHD_PORT" --port-file "$T/relay.port" \
-    --ctl "$T/relay.ctl" --log "$T/relay.log" --lifetime 240 &
-RELAY_PID=$!
-at_exit "kill $RELAY_PID 2>/dev/null"
-i=0
-while [ ! -s "$T/relay.port" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-RELAY_PORT=$(cat "$T/relay.port" 2>/dev/null)
-[ -n "$RELAY_PORT" ] || bail "the relay did not start"
+relay_start "$T" 240 || bail "the relay did not start"
 
 # relay_cmd WORDS...: makes the relay obey WORDS and waits for its ack (drive.py
 # sends it commands too: count the acks so far).

@@ -77,21 +77,10 @@ sshd_start "$T/sshd" "AllowTcpForwarding no" "DisableForwarding yes" \
 # relay tests are skipped.
 RELAY_PID='' RELAY_PORT=0
 if [ -f "$RELAY" ]; then
-	python3 "$RELAY" --target "$SSHD_PORT" --port-file "$T/relay.port" \
-	    --ctl "$T/relay.ctl" --log "$T/relay.log" --lifetime 300 </dev/null &
-	RELAY_PID=$!
-	at_exit "kill $RELAY_PID 2>/dev/null"
-	i=0
-	while [ ! -s "$T/relay.port" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
-	RELAY_PORT=$(cat "$T/relay.port" 2>/dev/null)
-	[ -n "$RELAY_PORT" ] || bail "the relay did not start"
+	relay_start "$T" 300 || bail "the relay did not start"
 fi
 
-hostkey=$(cut -d' ' -f1,2 "$SSHD_DIR/host_ed25519.pub")
-{
-	echo "[127.0.0.1]:$SSHD_PORT $hostkey"
-	echo "[127.0.0.1]:$RELAY_PORT $hostkey"
-} >"$T/known_hosts"
+sshd_known_hosts "$T/known_hosts" "$SSHD_PORT" "$RELAY_PORT"
 cat >"$T/cfg" <<EOF
 Host devbox
 	Port $SSHD_PORT

@@ -300,3 +300,36 @@ sshd_run() {
 sshd_subsystem() {
 	sshd_ssh -s testhost "$1"
 }
+
+# relay_start DIR [LIFETIME]: starts tests/client/relay.py, a TCP hop on 127.0.0.1
+# in front of this sshd that a test can cut (see its header), with its files in
+# DIR (relay.port, relay.ctl, relay.log); stopped on exit. Exports RELAY_PID and
+# RELAY_PORT; returns 1 if it did not come up within 10 s.
+relay_start() {
+	_rd=$1
+	python3 "$top_srcdir/tests/client/relay.py" --target "$SSHD_PORT" \
+	    --port-file "$_rd/relay.port" --ctl "$_rd/relay.ctl" \
+	    --log "$_rd/relay.log" --lifetime "${2:-300}" </dev/null &
+	RELAY_PID=$!
+	at_exit "kill $RELAY_PID 2>/dev/null"
+	_ri=0
+	while [ ! -s "$_rd/relay.port" ] && [ $_ri -lt 200 ]; do
+		sleep 0.05
+		_ri=$((_ri + 1))
+	done
+	RELAY_PORT=$(cat "$_rd/relay.port" 2>/dev/null)
+	export RELAY_PID RELAY_PORT
+	[ -n "$RELAY_PORT" ]
+}
+
+# sshd_known_hosts FILE PORT...: writes a known_hosts trusting this sshd's host
+# key on 127.0.0.1 at each PORT (the sshd's own, a relay's).
+sshd_known_hosts() {
+	_kf=$1
+	shift
+	_hk=$(cut -d' ' -f1,2 "$SSHD_DIR/host_ed25519.pub")
+	: >"$_kf"
+	for _kp in "$@"; do
+		echo "[127.0.0.1]:$_kp $_hk" >>"$_kf"
+	done
+}
