@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <sodium.h>
+
 #include "proto/frame.h"
 #include "subsystem/config.h"
 #include "subsystem/log.h"
@@ -406,4 +408,61 @@ sconf_backend(const struct sconf *c, const char *name)
 		if (strcmp(c->backends[i].name, name) == 0)
 			return &c->backends[i];
 	return NULL;
+}
+
+/* One field of the digest: a tag, then the value's bytes and a terminator. */
+static void
+digest_field(crypto_hash_sha256_state *st, const char *tag, const void *v,
+    size_t len)
+{
+	static const unsigned char nul = 0;
+
+	crypto_hash_sha256_update(st, (const unsigned char *)tag, strlen(tag) + 1);
+	crypto_hash_sha256_update(st, v, len);
+	crypto_hash_sha256_update(st, &nul, 1);
+}
+
+static void
+digest_str(crypto_hash_sha256_state *st, const char *tag, const char *s)
+{
+	digest_field(st, tag, s != NULL ? s : "\001unset", strlen(s != NULL ? s :
+	    "\001unset"));
+}
+
+static void
+digest_num(crypto_hash_sha256_state *st, const char *tag, unsigned long long v)
+{
+	char t[32];
+
+	snprintf(t, sizeof(t), "%llu", v);
+	digest_str(st, tag, t);
+}
+
+void
+sconf_digest(const struct sconf *c, unsigned char out[32])
+{
+	crypto_hash_sha256_state st;
+	int i;
+
+	crypto_hash_sha256_init(&st);
+	for (i = 0; i < c->nbackends; i++) {
+		digest_str(&st, "backend", c->backends[i].name);
+		digest_str(&st, "command", c->backends[i].command);
+	}
+	digest_str(&st, "default", c->default_backend);
+	for (i = 0; i < c->nsetenv; i++)
+		digest_str(&st, "setenv", c->setenv[i]);
+	digest_num(&st, "login_shell", (unsigned long long)c->login_shell);
+	digest_num(&st, "daemon", (unsigned long long)c->daemon);
+	digest_num(&st, "journal_memory", c->journal_memory);
+	digest_num(&st, "journal_disk", c->journal_disk);
+	digest_num(&st, "detach_timeout", c->detach_timeout);
+	digest_num(&st, "idle_timeout", c->idle_timeout);
+	digest_num(&st, "max_message", c->max_message);
+	digest_str(&st, "runtime_dir", c->runtime_dir);
+	digest_str(&st, "journal_dir", c->journal_dir);
+	digest_str(&st, "log_file", c->log_file);
+	digest_num(&st, "log_level", (unsigned long long)c->log_level);
+	digest_num(&st, "log_max", c->log_max);
+	crypto_hash_sha256_final(&st, out);
 }

@@ -60,6 +60,12 @@ int sconf_load(struct sconf *c, const char *path, char *err, size_t errlen);
 /* Returns the backend called name ("" or NULL: the default), or NULL. */
 const struct sconf_backend *sconf_backend(const struct sconf *c, const char *name);
 
+/*
+ * The SHA-256 of every effective setting in c (not of the files' text: comments,
+ * order and which file said it do not count). Part of a session host's identity.
+ */
+void sconf_digest(const struct sconf *c, unsigned char out[32]);
+
 /* Parses "90", "30s", "10m", "2h", "1d" into seconds; -1 if invalid. */
 long long sconf_parse_duration(const char *s);
 /* Parses "4096", "512K", "8M", "1G" (powers of 1024) into bytes; -1 if invalid. */

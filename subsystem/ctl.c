@@ -1,5 +1,7 @@
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +11,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
+#include "cxs_config.h"
 #include "subsystem/ctl.h"
 
 void
@@ -60,6 +65,87 @@ ctl_rundir_prepare(const char *dir, char *err, size_t errlen)
 	return 0;
 }
 
+void
+ctl_identity(const struct sconf *c, char id[CTL_ID_LEN + 1])
+{
+	crypto_hash_sha256_state st;
+	unsigned char conf[32], md[32];
+	char exe[160];
+	struct stat sb;
+
+	memset(&sb, 0, sizeof(sb));
+	/* The inode this process runs, even when its path was replaced or
+	 * removed since. */
+	(void)stat("/proc/self/exe", &sb);
+	snprintf(exe, sizeof(exe), "%s %lu:%lu %lld %lld.%09ld %lld.%09ld",
+	    PACKAGE_VERSION, (unsigned long)sb.st_dev, (unsigned long)sb.st_ino,
+	    (long long)sb.st_size, (long long)sb.st_mtim.tv_sec, sb.st_mtim.tv_nsec,
+	    (long long)sb.st_ctim.tv_sec, sb.st_ctim.tv_nsec);
+	sconf_digest(c, conf);
+	crypto_hash_sha256_init(&st);
+	crypto_hash_sha256_update(&st, (const unsigned char *)exe, strlen(exe) + 1);
+	crypto_hash_sha256_update(&st, conf, sizeof(conf));
+	crypto_hash_sha256_final(&st, md);
+	sodium_bin2hex(id, CTL_ID_LEN + 1, md, CTL_ID_LEN / 2);
+}
+
+/* Whether name is "host-" + CTL_ID_LEN hex digits + suffix; copies the id. */
+static int
+host_name(const char *name, const char *suffix, char id[CTL_ID_LEN + 1])
+{
+	size_t i;
+
+	if (strlen(name) != 5 + CTL_ID_LEN + strlen(suffix) ||
+	    strncmp(name, "host-", 5) != 0 || strcmp(name + 5 + CTL_ID_LEN, suffix) != 0)
+		return 0;
+	for (i = 0; i < CTL_ID_LEN; i++)
+		if (strchr("0123456789abcdef", name[5 + i]) == NULL)
+			return 0;
+	memcpy(id, name + 5, CTL_ID_LEN);
+	id[CTL_ID_LEN] = '\0';
+	return 1;
+}
+
+int
+ctl_hosts(const char *dir, char ids[][CTL_ID_LEN + 1], int max)
+{
+	struct dirent *e;
+	DIR *d = opendir(dir);
+	int n = 0;
+
+	if (d == NULL)
+		return 0;
+	while (n < max && (e = readdir(d)) != NULL)
+		if (host_name(e->d_name, ".sock", ids[n]))
+			n++;
+	closedir(d);
+	return n;
+}
+
+int
+ctl_superseded(const char *dir, const char *id)
+{
+	char ids[CTL_MAX_HOSTS][CTL_ID_LEN + 1], path[4200];
+	struct stat me, other;
+	int n, i;
+
+	snprintf(path, sizeof(path), "%s/host-%s.sock", dir, id);
+	if (lstat(path, &me) != 0)
+		return 1;
+	n = ctl_hosts(dir, ids, CTL_MAX_HOSTS);
+	for (i = 0; i < n; i++) {
+		if (strcmp(ids[i], id) == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/host-%s.sock", dir, ids[i]);
+		if (lstat(path, &other) == 0 &&
+		    (other.st_mtim.tv_sec > me.st_mtim.tv_sec ||
+		    (other.st_mtim.tv_sec == me.st_mtim.tv_sec &&
+		    other.st_mtim.tv_nsec > me.st_mtim.tv_nsec)))
+			return 1;
+	}
+	return 0;
+}
+
 static int
 sock_path(const char *dir, const char *name, struct sockaddr_un *sun)
 {
@@ -74,14 +160,14 @@ sock_path(const char *dir, const char *name, struct sockaddr_un *sun)
 }
 
 int
-ctl_serve(const char *dir, int *lockfd, char *err, size_t errlen)
+ctl_serve(const char *dir, const char *id, int *lockfd, char *err, size_t errlen)
 {
 	struct sockaddr_un sun;
-	char lockpath[4200];
+	char lockpath[4200], name[64];
 	int lfd, fd = -1;
 	mode_t old;
 
-	snprintf(lockpath, sizeof(lockpath), "%s/host.lock", dir);
+	snprintf(lockpath, sizeof(lockpath), "%s/host-%s.lock", dir, id);
 	lfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (lfd < 0) {
 		snprintf(err, errlen, "%s: %s", lockpath, strerror(errno));
@@ -95,8 +181,9 @@ ctl_serve(const char *dir, int *lockfd, char *err, size_t errlen)
 		errno = e;
 		return -1;
 	}
-	if (sock_path(dir, "host.sock", &sun) != 0) {
-		snprintf(err, errlen, "%s/host.sock: path too long", dir);
+	snprintf(name, sizeof(name), "host-%s.sock", id);
+	if (sock_path(dir, name, &sun) != 0) {
+		snprintf(err, errlen, "%s/%s: path too long", dir, name);
 		goto fail;
 	}
 	/* We hold the lock, so any socket left here belongs to a dead host. */
@@ -138,12 +225,14 @@ ctl_peer_ok(int fd)
 }
 
 int
-ctl_connect(const char *dir)
+ctl_connect(const char *dir, const char *id)
 {
 	struct sockaddr_un sun;
+	char name[64];
 	int fd;
 
-	if (sock_path(dir, "host.sock", &sun) != 0)
+	snprintf(name, sizeof(name), "host-%s.sock", id);
+	if (sock_path(dir, name, &sun) != 0)
 		return -1;
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -257,4 +346,28 @@ ctl_recv(int fd, uint32_t *type, void *buf, size_t cap, size_t *len,
 	}
 	*len = (size_t)n - sizeof(*type);
 	return 1;
+}
+
+int
+ctl_call(int fd, uint32_t type, const void *payload, size_t len, uint32_t *rtype,
+    void *buf, size_t cap, size_t *rlen, int timeout_ms)
+{
+	struct pollfd pf = { .fd = fd, .events = POLLIN };
+	int fds[2], nfds, r, i;
+
+	if (ctl_send(fd, type, payload, len, NULL, 0) != 0)
+		return -1;
+	do {
+		r = poll(&pf, 1, timeout_ms);
+	} while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -1;
+	if (r == 0) {
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	r = ctl_recv(fd, rtype, buf, cap, rlen, fds, &nfds);
+	for (i = 0; i < nfds; i++)
+		close(fds[i]);
+	return r;
 }

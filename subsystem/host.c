@@ -35,6 +35,7 @@
 #include "subsystem/ctl.h"
 #include "subsystem/host.h"
 #include "subsystem/log.h"
+#include "subsystem/serve.h"
 
 #define READ_CHUNK (64 * 1024)
 #define OUT_HIGH (512 * 1024)          /* stop encoding into a channel's buffer */
@@ -83,6 +84,11 @@ struct session {
 	uint8_t token[FRAME_TOKEN_LEN];
 	int resumable;
 	char backend_name[64];
+	const struct sconf_backend *conf_be;
+	int be_started;        /* backend_start() ran (plain mode starts it lazily) */
+	int never_ran;         /* ended before anything needed the backend */
+	int start_failed;      /* backend_start() failed: start_err says why */
+	char start_err[600];
 	struct backend be;
 	int be_exited, be_status, be_eof, be_output;
 	struct buf *to_be;
@@ -122,6 +128,11 @@ struct host {
 	char reason[512];
 	int stopping;
 	char journal_dir[4096];
+	char id[CTL_ID_LEN + 1];      /* identity (ctl.h); "" in attached mode */
+	const char *conf_path;        /* as given with -f, or NULL */
+	char dir[4096];               /* runtime directory (daemon) */
+	int superseded;               /* a newer host serves new sessions */
+	int64_t next_check_ms;        /* when to look for a newer host again */
 };
 
 static int sigchld_pipe[2] = { -1, -1 };
@@ -205,9 +216,8 @@ sess_new(struct host *h, const char *backend, int resumable, char *err, size_t e
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	if (backend_start(&s->be, h->c, be, err, errlen) != 0)
-		goto fail;
 	snprintf(s->backend_name, sizeof(s->backend_name), "%s", be->name);
+	s->conf_be = be;
 	randombytes_buf(s->token, sizeof(s->token));
 	s->resumable = resumable;
 	s->id = ++h->next_id;
@@ -225,6 +235,25 @@ fail:
 	return NULL;
 }
 
+/* Starts the session's backend (once). Returns 0, or -1 with why in err. */
+static int
+sess_start(struct host *h, struct session *s, char *err, size_t errlen)
+{
+	if (s->be_started)
+		return 0;
+	s->be_started = 1;
+	if (backend_start(&s->be, h->c, s->conf_be, err, errlen) != 0) {
+		/* Nothing runs: the session is over as if it had exited. */
+		s->be_exited = 1;
+		s->be_eof = 1;
+		s->be_status = 127 << 8;
+		s->start_failed = 1;
+		snprintf(s->start_err, sizeof(s->start_err), "%s", err);
+		return -1;
+	}
+	return 0;
+}
+
 static void
 sess_free(struct session *s)
 {
@@ -238,15 +267,29 @@ sess_free(struct session *s)
 	free(s);
 }
 
-/* Begins stopping the backend: EOF first, then signals on a timer. */
+/*
+ * Begins stopping the backend: EOF first, then signals on a timer. EOF waits until
+ * every message accepted before the stop was written to the backend (be_write
+ * closes its stdin then), and the timer waits while that input still moves, so a
+ * request sent just before a close is answered, as on a pipe.
+ */
 static void
 sess_stop(struct session *s)
 {
 	if (s->stop_stage > 0)
 		return;
-	close_fd(&s->be.in);
 	s->stop_stage = 1;
 	s->stop_at_ms = now_ms() + STOP_GRACE_MS;
+	if (!s->be_started) {
+		/* Nothing ever needed the backend: nothing to stop. */
+		s->be_started = 1;
+		s->never_ran = 1;
+		s->be_exited = 1;
+		s->be_eof = 1;
+		return;
+	}
+	if (buf_len(s->to_be) == 0)
+		close_fd(&s->be.in);
 }
 
 static void
@@ -294,6 +337,20 @@ sess_exit_reason(const struct session *s, char *out, size_t outlen)
 	return FRAME_CODE_BACKEND_EXITED;
 }
 
+/*
+ * Whether a backend told to stop ended as it should: it exited with status 0 on
+ * its EOF, or our own TERM/KILL ended it. Anything else is worth a word to the
+ * client even after it asked to close.
+ */
+static int
+sess_ended_well(const struct session *s)
+{
+	if (WIFEXITED(s->be_status))
+		return WEXITSTATUS(s->be_status) == 0;
+	return WIFSIGNALED(s->be_status) && s->stop_stage >= 2 &&
+	    (WTERMSIG(s->be_status) == SIGTERM || WTERMSIG(s->be_status) == SIGKILL);
+}
+
 /* Journals a reply built by jrpc_*_text() and frees it. */
 static int
 sess_reply(struct session *s, char *text)
@@ -329,6 +386,13 @@ sess_from_client(struct host *h, struct session *s, const uint8_t *msg, size_t l
 		cJSON_Delete(rej.id);
 		return;
 	}
+	if (r == PROTO_ERR_INVALID) {
+		/* JSON but no message (a batch, a scalar, ...): never the backend's. */
+		PROTO_IGNORE(sess_reply(s, jrpc_error_text(rej.id, JRPC_INVALID_REQUEST,
+		    rej.message, NULL, NULL)));
+		cJSON_Delete(rej.id);
+		return;
+	}
 	cJSON_Delete(rej.id);
 	if (r == 0 && m.kind == JRPC_REQUEST && strncmp(m.method, "codex-ssh/", 10) == 0) {
 		if (strcmp(m.method, "codex-ssh/status") == 0) {
@@ -349,6 +413,27 @@ sess_from_client(struct host *h, struct session *s, const uint8_t *msg, size_t l
 			PROTO_IGNORE(sess_reply(s, jrpc_error_text(m.id, JRPC_METHOD_NOT_FOUND,
 			    why, NULL, NULL)));
 		}
+		jrpc_msg_free(&m);
+		return;
+	}
+	if (!s->be_started) {
+		char err[600];
+
+		/* Plain mode starts the backend for the first message that needs it,
+		 * so a channel that only asks codex-ssh/status starts none. */
+		if (sess_start(h, s, err, sizeof(err)) != 0)
+			log_error("session %u: %s", s->id, err);
+		else
+			log_info("session %u: backend %s started", s->id, s->backend_name);
+	}
+	if (s->start_failed) {
+		/* Every request gets the reason, so an IDE can show it. */
+		char why[700];
+
+		snprintf(why, sizeof(why), "codex-subsystem: %s", s->start_err);
+		if (r == 0 && m.kind == JRPC_REQUEST)
+			PROTO_IGNORE(sess_reply(s, jrpc_error_text(m.id, JRPC_INTERNAL_ERROR,
+			    why, NULL, NULL)));
 		jrpc_msg_free(&m);
 		return;
 	}
@@ -535,6 +620,11 @@ chan_hello(struct host *h, struct chan *ch, const struct frame_info *hi)
 			chan_fail(ch, FRAME_CODE_BACKEND_FAILED, err);
 			return;
 		}
+		if (sess_start(h, s, err, sizeof(err)) != 0) {
+			s->finished = 1;
+			chan_fail(ch, FRAME_CODE_BACKEND_FAILED, err);
+			return;
+		}
 		log_info("session %u started with backend %s", s->id, s->backend_name);
 	}
 	memcpy(wi.token, s->token, FRAME_TOKEN_LEN);
@@ -626,11 +716,29 @@ chan_ack(struct chan *ch)
 	ch->ack_due_ms = 0;
 }
 
+/* Handles the frames decoded so far; -1 when the channel failed. */
+static int
+chan_decode(struct host *h, struct chan *ch)
+{
+	struct frame f;
+	int r;
+
+	while ((r = frame_dec_next(ch->dec, &f)) == 1) {
+		chan_frame(h, ch, &f);
+		if (ch->state == CH_CLOSING || ch->dead)
+			return 0;
+	}
+	if (r < 0) {
+		chan_fail(ch, frame_dec_code(ch->dec), frame_dec_reason(ch->dec));
+		return -1;
+	}
+	return 0;
+}
+
 /* Reads what the channel has; returns -1 once it is gone. */
 static void
 chan_read(struct host *h, struct chan *ch)
 {
-	struct frame f;
 	uint8_t *dst;
 	const char *line;
 	size_t len;
@@ -664,15 +772,8 @@ chan_read(struct host *h, struct chan *ch)
 		}
 		if (ch->framed) {
 			frame_dec_commit(ch->dec, (size_t)n);
-			while ((r = frame_dec_next(ch->dec, &f)) == 1) {
-				chan_frame(h, ch, &f);
-				if (ch->state == CH_CLOSING || ch->dead)
-					break;
-			}
-			if (r < 0) {
-				chan_fail(ch, frame_dec_code(ch->dec), frame_dec_reason(ch->dec));
+			if (chan_decode(h, ch) < 0)
 				break;
-			}
 		} else {
 			if (jsonl_feed(ch->lines, dst, (size_t)n) != 0) {
 				chan_fail(ch, 0, "out of memory");
@@ -927,7 +1028,12 @@ be_write(struct session *s)
 			return;
 		}
 		buf_consume(s->to_be, (size_t)n);
+		if (s->stop_stage == 1)
+			s->stop_at_ms = now_ms() + STOP_GRACE_MS;
 	}
+	/* Stopping: the last accepted message is in, now the EOF. */
+	if (s->stop_stage > 0 && buf_len(s->to_be) == 0)
+		close_fd(&s->be.in);
 }
 
 static void
@@ -962,12 +1068,12 @@ reap(struct host *h)
 
 /* ---- status ------------------------------------------------------------- */
 
-static char *
-status_json(struct host *h)
+/* This host and its sessions (those with a backend) as a JSON object. */
+static cJSON *
+status_obj(struct host *h)
 {
 	cJSON *root = cJSON_CreateObject(), *arr;
 	struct session *s;
-	char *txt;
 	time_t now = time(NULL);
 
 	if (root == NULL)
@@ -976,13 +1082,21 @@ status_json(struct host *h)
 	cJSON_AddNumberToObject(root, "host_pid", (double)getpid());
 	cJSON_AddNumberToObject(root, "host_uptime_s", (double)(now - h->started));
 	cJSON_AddStringToObject(root, "mode", h->daemon ? "daemon" : "attached");
+	cJSON_AddStringToObject(root, "identity", h->id);
+	if (h->conf_path != NULL)
+		cJSON_AddStringToObject(root, "config", h->conf_path);
+	else
+		cJSON_AddNullToObject(root, "config");
+	cJSON_AddBoolToObject(root, "draining", h->daemon && h->superseded);
 	arr = cJSON_AddArrayToObject(root, "sessions");
 	for (s = h->sessions; s != NULL && arr != NULL; s = s->next) {
-		cJSON *o = cJSON_CreateObject();
+		cJSON *o;
 		const char *state = s->be_exited ? "exited" :
 		    s->ch != NULL ? "attached" : "detached";
 
-		if (o == NULL)
+		if (!s->be_started || s->never_ran)
+			continue;  /* a channel that only asked us something */
+		if ((o = cJSON_CreateObject()) == NULL)
 			break;
 		cJSON_AddNumberToObject(o, "id", s->id);
 		cJSON_AddStringToObject(o, "backend", s->backend_name);
@@ -1000,9 +1114,17 @@ status_json(struct host *h)
 		cJSON_AddNumberToObject(o, "journal_disk_bytes", (double)journal_disk_bytes(s->j));
 		cJSON_AddItemToArray(arr, o);
 	}
-	txt = cJSON_PrintUnformatted(root);
-	cJSON_Delete(root);
-	return txt;
+	return root;
+}
+
+/*
+ * codex-ssh/status: every session host of this user, this one included (asking
+ * this one through its own socket would wait for itself).
+ */
+static char *
+status_json(struct host *h)
+{
+	return serve_status_json(h->c, status_obj(h), h->daemon ? h->id : NULL);
 }
 
 /* ---- the loop ----------------------------------------------------------- */
@@ -1059,11 +1181,17 @@ host_add_channel(struct host *h, int in, int out, int framed, const char *backen
 	if (ch == NULL)
 		return -1;
 	if (prelen > 0 && (framed ? frame_dec_feed(ch->dec, pre, prelen) :
-	    jsonl_feed(ch->lines, pre, prelen)) != 0) {
+	    jsonl_feed(ch->lines, pre, prelen)) != 0 &&
+	    (!framed || frame_dec_code(ch->dec) == FRAME_CODE_NORMAL ||
+	    frame_dec_code(ch->dec) == FRAME_CODE_INTERNAL)) {
 		ch->in = ch->out = -1;  /* the caller still owns them */
 		ch->dead = 1;
 		return -1;
 	}
+	/* The HELLO a subsystem read to route the channel: handle it now (a bad
+	 * one is refused the usual way), no more input may ever come to wake us. */
+	if (framed && prelen > 0)
+		PROTO_IGNORE(chan_decode(h, ch));
 	if (!framed) {
 		/* Plain mode: a session now, ending with the channel. */
 		s = sess_new(h, backend, 0, err, sizeof(err));
@@ -1112,12 +1240,14 @@ ctl_accept(struct host *h)
 static int
 ctl_handle(struct host *h, struct ctlconn *cc)
 {
-	uint8_t pkt[512];
-	char name[64];
+	uint8_t pkt[1 + 255 + CTL_MAX_PRE], yes;
+	char name[256];
 	uint32_t type;
-	size_t len;
+	size_t len, nl;
 	int fds[2], nfds, r;
 	char *js;
+	cJSON *obj;
+	struct session *s;
 
 	r = ctl_recv(cc->fd, &type, pkt, sizeof(pkt), &len, fds, &nfds);
 	if (r < 0 && errno == EAGAIN)
@@ -1126,28 +1256,46 @@ ctl_handle(struct host *h, struct ctlconn *cc)
 		return -1;
 	switch (type) {
 	case CTL_ATTACH:
-		if (nfds != 2 || cc->has_chan || len >= sizeof(name)) {
+		nl = len > 0 ? pkt[0] : 0;
+		if (nfds != 2 || cc->has_chan || len < 1 + nl || h->stopping) {
 			for (r = 0; r < nfds; r++)
 				close(fds[r]);
 			return -1;
 		}
-		memcpy(name, pkt, len);
-		name[len] = '\0';
-		if (host_add_channel(h, fds[0], fds[1], 1, name, cc->fd, NULL, 0) != 0) {
+		memcpy(name, pkt + 1, nl);
+		name[nl] = '\0';
+		if (host_add_channel(h, fds[0], fds[1], 1, name, cc->fd, pkt + 1 + nl,
+		    len - 1 - nl) != 0) {
 			close(fds[0]);
 			close(fds[1]);
 			return -1;
 		}
 		cc->has_chan = 1;
+		/* The subsystem process may let go of the channel now. */
+		(void)ctl_send(cc->fd, CTL_ACCEPTED, NULL, 0, NULL, 0);
+		return 0;
+	case CTL_FIND:
+		yes = 0;
+		if (len == FRAME_TOKEN_LEN) {
+			for (s = h->sessions; s != NULL; s = s->next)
+				if (sodium_memcmp(s->token, pkt, FRAME_TOKEN_LEN) == 0 &&
+				    s->resumable && !s->finished)
+					yes = 1;
+		}
+		sodium_memzero(pkt, sizeof(pkt));
+		(void)ctl_send(cc->fd, CTL_FIND, &yes, 1, NULL, 0);
 		return 0;
 	case CTL_STATUS:
-		js = status_json(h);
+		obj = status_obj(h);
+		js = obj != NULL ? cJSON_PrintUnformatted(obj) : NULL;
+		cJSON_Delete(obj);
 		if (js != NULL) {
 			(void)ctl_send(cc->fd, CTL_STATUS, js, strlen(js), NULL, 0);
 			free(js);
 		}
 		return 0;
 	case CTL_STOP:
+		/* The connection stays open until we exit: the caller waits. */
 		log_info("asked to stop");
 		h->stopping = 1;
 		return 0;
@@ -1219,7 +1367,25 @@ housekeep(struct host *h, int64_t now)
 			unsigned code = sess_exit_reason(s, why, sizeof(why));
 
 			s->finished = 1;
-			if (s->closed_by_client) {
+			if (s->never_ran) {
+				if (ch->framed)
+					PROTO_IGNORE(frame_put_close(ch->obuf,
+					    FRAME_CODE_NORMAL, "session closed"));
+				ch->state = CH_CLOSING;
+				continue;
+			}
+			if (s->start_failed) {
+				/* The request that needed it was answered with why. */
+				snprintf(ch->reason, sizeof(ch->reason), "codex-subsystem: %s",
+				    s->start_err);
+				ch->exit_code = 1;
+				if (ch->framed)
+					PROTO_IGNORE(frame_put_close(ch->obuf,
+					    FRAME_CODE_BACKEND_FAILED, s->start_err));
+				ch->state = CH_CLOSING;
+				continue;
+			}
+			if (s->closed_by_client && sess_ended_well(s)) {
 				if (ch->framed)
 					PROTO_IGNORE(frame_put_close(ch->obuf,
 					    FRAME_CODE_NORMAL, "session closed"));
@@ -1285,11 +1451,11 @@ housekeep(struct host *h, int64_t now)
 		if (ch->state == CH_CLOSING && (buf_len(ch->obuf) == 0 || ch->out < 0))
 			chan_close(h, ch, 0, NULL);
 		else if (ch->in_eof && !ch->framed && ch->s != NULL) {
-			/* Plain mode: EOF goes on to the backend, which then exits
-			 * (as codex app-server does); its last words still reach the
-			 * client before the channel closes. */
-			if (buf_len(ch->s->to_be) == 0 || ch->s->be.in < 0)
-				sess_stop(ch->s);
+			/* Plain mode: EOF goes on to the backend (after what it has
+			 * not read yet), which then exits as codex app-server does;
+			 * its last words still reach the client before the channel
+			 * closes. */
+			sess_stop(ch->s);
 		} else if (ch->in_eof)
 			chan_close(h, ch, 0, "channel closed by the client");
 	}
@@ -1361,6 +1527,21 @@ host_run(struct host *h, char *reason, size_t reasonlen)
 		    now - h->idle_since_ms >= (int64_t)h->c->idle_timeout * 1000) {
 			log_info("idle for %u s with no session: exiting",
 			    h->c->idle_timeout);
+			break;
+		}
+		/* A host of an older binary or configuration drains: it keeps its
+		 * sessions, and leaves as soon as it has none. */
+		if (h->daemon && now >= h->next_check_ms) {
+			h->next_check_ms = now + 1000;
+			if (!h->superseded && ctl_superseded(h->dir, h->id)) {
+				h->superseded = 1;
+				log_info("a newer session host serves new sessions; this one "
+				    "exits when its last session ends");
+			}
+		}
+		if (h->daemon && h->superseded && idle(h) &&
+		    now - h->idle_since_ms >= 1000) {
+			log_info("superseded and idle: exiting");
 			break;
 		}
 
@@ -1512,40 +1693,66 @@ host_free(struct host *h)
 	free(h);
 }
 
-int
-host_daemon_main(const struct sconf *c)
+/* Tells the codex-subsystem that started us how the start went (see serve.c). */
+static void
+say_ready(int fd, const char *word, const char *detail)
 {
-	char dir[4096], err[512];
+	if (fd < 0)
+		return;
+	dprintf(fd, "%s%s%s\n", word, detail ? ": " : "", detail ? detail : "");
+	close(fd);
+}
+
+int
+host_daemon_main(const struct sconf *c, const char *conf_path, int ready_fd,
+    const char *expect_id)
+{
+	char dir[4096], err[512], id[CTL_ID_LEN + 1], sp[4200];
 	struct host *h;
 	int lfd, lockfd, rc;
 
+	ctl_identity(c, id);
+	if (expect_id != NULL && strcmp(expect_id, id) != 0) {
+		snprintf(err, sizeof(err), "the configuration or the codex-subsystem "
+		    "binary changed while the session host started; try again");
+		log_error("%s (identity %s, expected %s)", err, id, expect_id);
+		say_ready(ready_fd, "error", err);
+		return 1;
+	}
 	ctl_rundir(c, dir, sizeof(dir));
 	if (ctl_rundir_prepare(dir, err, sizeof(err)) != 0) {
 		log_error("%s", err);
+		say_ready(ready_fd, "error", err);
 		return 1;
 	}
-	lfd = ctl_serve(dir, &lockfd, err, sizeof(err));
+	lfd = ctl_serve(dir, id, &lockfd, err, sizeof(err));
 	if (lfd < 0) {
 		if (errno == EWOULDBLOCK) {
 			log_verbose("%s; exiting", err);
+			say_ready(ready_fd, "busy", NULL);
 			return 0;
 		}
 		log_error("%s", err);
+		say_ready(ready_fd, "error", err);
 		return 1;
 	}
-	log_info("session host listening on %s/host.sock", dir);
+	log_info("session host %s listening on %s/host-%s.sock (config %s)", id, dir,
+	    id, conf_path ? conf_path : "default");
 	if ((h = host_new(c, 1, lfd)) == NULL) {
 		log_error("out of memory");
+		say_ready(ready_fd, "error", "out of memory");
 		return 1;
 	}
+	memcpy(h->id, id, sizeof(h->id));
+	h->conf_path = conf_path;
+	snprintf(h->dir, sizeof(h->dir), "%s", dir);
+	say_ready(ready_fd, "ready", NULL);
 	rc = host_run(h, NULL, 0);
 	host_free(h);
-	{
-		char sp[4200];
-
-		snprintf(sp, sizeof(sp), "%s/host.sock", dir);
-		(void)unlink(sp);
-	}
+	snprintf(sp, sizeof(sp), "%s/host-%s.sock", dir, id);
+	/* A successor of the same identity may own the name by now: only our
+	 * own socket is removed (we still hold the lock, so no one else's). */
+	(void)unlink(sp);
 	close(lfd);
 	close(lockfd);
 	log_info("session host exits");

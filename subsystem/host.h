@@ -39,7 +39,15 @@ int host_add_channel(struct host *h, int in, int out, int framed,
  */
 int host_run(struct host *h, char *reason, size_t reasonlen);
 
-/* `codex-subsystem host`: the daemon's whole life. Returns the exit code. */
-int host_daemon_main(const struct sconf *c);
+/*
+ * `codex-subsystem host`: the daemon's whole life, serving RUNDIR/host-ID.sock for
+ * the identity (ctl.h) of this binary and c. conf_path is shown by status (may be
+ * NULL). ready_fd (-1: none) gets one line once the start is decided: "ready",
+ * "busy" (a host of the same identity runs) or "error: why"; expect_id (may be
+ * NULL) is the identity the starter computed: another one is an error (the binary
+ * or the file changed in between). Returns the exit code.
+ */
+int host_daemon_main(const struct sconf *c, const char *conf_path, int ready_fd,
+    const char *expect_id);
 
 #endif

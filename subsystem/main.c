@@ -29,8 +29,8 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: codex-subsystem [-f FILE] [--backend NAME]   serve one channel on stdin/stdout\n"
 	    "       codex-subsystem host [-f FILE]               run the session host (started on demand)\n"
-	    "       codex-subsystem status [-f FILE] [--json]    show this user's sessions\n"
-	    "       codex-subsystem stop [-f FILE]               stop this user's session host\n"
+	    "       codex-subsystem status [-f FILE] [--json]    show this user's session hosts\n"
+	    "       codex-subsystem stop [-f FILE]               stop them and wait until they exit\n"
 	    "       codex-subsystem register [--name NAME] [--backend B] [--args ARGS] ...\n"
 	    "                                    add Subsystem NAME to sshd (as root)\n"
 	    "       codex-subsystem unregister [--name NAME] ...   remove it again\n"
@@ -71,85 +71,82 @@ open_log(const struct sconf *c, const char *ident)
 static void
 print_status(const char *js)
 {
-	cJSON *root = cJSON_Parse(js), *arr, *s;
+	cJSON *root = cJSON_Parse(js), *h, *s;
+	int n = 0;
 
 	if (root == NULL) {
 		printf("%s\n", js);
 		return;
 	}
-	printf("session host pid %d, up %d s, version %s\n",
-	    cJSON_GetObjectItem(root, "host_pid") ?
-	    cJSON_GetObjectItem(root, "host_pid")->valueint : 0,
-	    cJSON_GetObjectItem(root, "host_uptime_s") ?
-	    cJSON_GetObjectItem(root, "host_uptime_s")->valueint : 0,
-	    cJSON_GetStringValue(cJSON_GetObjectItem(root, "version")) ?
-	    cJSON_GetStringValue(cJSON_GetObjectItem(root, "version")) : "?");
-	arr = cJSON_GetObjectItem(root, "sessions");
-	if (cJSON_GetArraySize(arr) == 0)
-		printf("no sessions\n");
-	else
+	cJSON_ArrayForEach(h, cJSON_GetObjectItem(root, "hosts")) {
+		cJSON *pid = cJSON_GetObjectItem(h, "host_pid");
+		const char *cf = cJSON_GetStringValue(cJSON_GetObjectItem(h, "config"));
+
+		printf("%ssession host pid %d, up %.0f s, version %s, %s%s%s%s\n",
+		    n++ ? "\n" : "", cJSON_IsNumber(pid) ? pid->valueint : 0,
+		    cJSON_GetNumberValue(cJSON_GetObjectItem(h, "host_uptime_s")),
+		    cJSON_GetStringValue(cJSON_GetObjectItem(h, "version")) ?: "?",
+		    cJSON_GetStringValue(cJSON_GetObjectItem(h, "mode")) ?: "?",
+		    cf ? ", config " : "", cf ? cf : "",
+		    cJSON_IsTrue(cJSON_GetObjectItem(h, "current")) ? " (new sessions)" :
+		    cJSON_IsTrue(cJSON_GetObjectItem(h, "draining")) ? " (draining)" : "");
+		if (cJSON_GetArraySize(cJSON_GetObjectItem(h, "sessions")) == 0) {
+			printf("  no sessions\n");
+			continue;
+		}
 		printf("%4s  %-12s %8s  %-9s %8s %12s %12s %12s %12s\n", "ID", "BACKEND",
 		    "PID", "STATE", "UP(s)", "BYTES IN", "BYTES OUT", "JOURNAL MEM",
 		    "JOURNAL DISK");
-	cJSON_ArrayForEach(s, arr) {
-		cJSON *pid = cJSON_GetObjectItem(s, "pid");
-		char pidtxt[32] = "-";
+		cJSON_ArrayForEach(s, cJSON_GetObjectItem(h, "sessions")) {
+			cJSON *bp = cJSON_GetObjectItem(s, "pid");
+			char pidtxt[32] = "-";
 
-		if (cJSON_IsNumber(pid))
-			snprintf(pidtxt, sizeof(pidtxt), "%d", pid->valueint);
-		printf("%4d  %-12s %8s  %-9s %8.0f %12.0f %12.0f %12.0f %12.0f\n",
-		    cJSON_GetObjectItem(s, "id")->valueint,
-		    cJSON_GetStringValue(cJSON_GetObjectItem(s, "backend")),
-		    pidtxt,
-		    cJSON_GetStringValue(cJSON_GetObjectItem(s, "state")),
-		    cJSON_GetNumberValue(cJSON_GetObjectItem(s, "uptime_s")),
-		    cJSON_GetNumberValue(cJSON_GetObjectItem(s, "bytes_in")),
-		    cJSON_GetNumberValue(cJSON_GetObjectItem(s, "bytes_out")),
-		    cJSON_GetNumberValue(cJSON_GetObjectItem(s, "journal_mem_bytes")),
-		    cJSON_GetNumberValue(cJSON_GetObjectItem(s, "journal_disk_bytes")));
+			if (cJSON_IsNumber(bp))
+				snprintf(pidtxt, sizeof(pidtxt), "%d", bp->valueint);
+			printf("%4.0f  %-12s %8s  %-9s %8.0f %12.0f %12.0f %12.0f %12.0f\n",
+			    cJSON_GetNumberValue(cJSON_GetObjectItem(s, "id")),
+			    cJSON_GetStringValue(cJSON_GetObjectItem(s, "backend")) ?: "?",
+			    pidtxt,
+			    cJSON_GetStringValue(cJSON_GetObjectItem(s, "state")) ?: "?",
+			    cJSON_GetNumberValue(cJSON_GetObjectItem(s, "uptime_s")),
+			    cJSON_GetNumberValue(cJSON_GetObjectItem(s, "bytes_in")),
+			    cJSON_GetNumberValue(cJSON_GetObjectItem(s, "bytes_out")),
+			    cJSON_GetNumberValue(cJSON_GetObjectItem(s, "journal_mem_bytes")),
+			    cJSON_GetNumberValue(cJSON_GetObjectItem(s, "journal_disk_bytes")));
+		}
 	}
+	if (n == 0)
+		printf("no session host is running\n");
 	cJSON_Delete(root);
 }
 
+/* `status` and `stop`: every session host of this user. */
 static int
-ctl_command(const struct sconf *c, uint32_t type, int json)
+hosts_command(const struct sconf *c, const char *cmd, int json)
 {
-	char err[600], *buf;
-	int fd, rfds[2], nfds, r;
-	uint32_t rtype;
-	size_t len;
+	char err[600], dir[4096], *js;
 
-	if ((fd = serve_connect_host(c, NULL, 0, err, sizeof(err))) < 0) {
-		if (type == CTL_STATUS && json)
-			printf("{\"sessions\":[],\"host_pid\":null}\n");
-		else
-			fprintf(stderr, "codex-subsystem: %s\n", err);
-		return type == CTL_STATUS && json ? 0 : 1;
-	}
-	if (ctl_send(fd, type, NULL, 0, NULL, 0) != 0) {
-		fprintf(stderr, "codex-subsystem: %s\n", strerror(errno));
-		close(fd);
+	ctl_rundir(c, dir, sizeof(dir));
+	if (ctl_rundir_prepare(dir, err, sizeof(err)) != 0) {
+		fprintf(stderr, "codex-subsystem: %s\n", err);
 		return 1;
 	}
-	if (type == CTL_STOP) {
-		close(fd);
+	if (strcmp(cmd, "stop") == 0) {
+		if (serve_stop_hosts(c, err, sizeof(err)) != 0) {
+			fprintf(stderr, "codex-subsystem: %s\n", err);
+			return 1;
+		}
 		return 0;
 	}
-	if ((buf = malloc(CTL_MAX_PACKET + 1)) == NULL)
-		return 1;
-	r = ctl_recv(fd, &rtype, buf, CTL_MAX_PACKET, &len, rfds, &nfds);
-	close(fd);
-	if (r != 1 || rtype != CTL_STATUS) {
-		fprintf(stderr, "codex-subsystem: no answer from the session host\n");
-		free(buf);
+	if ((js = serve_status_json(c, NULL, NULL)) == NULL) {
+		fprintf(stderr, "codex-subsystem: out of memory\n");
 		return 1;
 	}
-	buf[len] = '\0';
 	if (json)
-		printf("%s\n", buf);
+		printf("%s\n", js);
 	else
-		print_status(buf);
-	free(buf);
+		print_status(js);
+	free(js);
 	return 0;
 }
 
@@ -159,14 +156,16 @@ main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "backend", required_argument, NULL, 'b' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "ready-fd", required_argument, NULL, 'R' },
+		{ "expect-id", required_argument, NULL, 'E' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *conf_path = NULL, *backend = "", *cmd = NULL;
+	const char *conf_path = NULL, *backend = "", *cmd = NULL, *expect_id = NULL;
 	char err[600];
 	struct sconf c;
-	int ch, json = 0, rc;
+	int ch, json = 0, rc, ready_fd = -1;
 
 	sanitise_stdfd();
 	/* Internal: print the environment for the login-shell capture. */
@@ -185,6 +184,8 @@ main(int argc, char **argv)
 		case 'f': conf_path = optarg; break;
 		case 'b': backend = optarg; break;
 		case 'j': json = 1; break;
+		case 'R': ready_fd = atoi(optarg); break;
+		case 'E': expect_id = optarg; break;
 		case 'v': break;
 		case 'V': printf("codex-subsystem %s\n", PACKAGE_VERSION); return 0;
 		case 'h': usage(stdout); return 0;
@@ -204,6 +205,8 @@ main(int argc, char **argv)
 		/* stderr reaches a terminal when run by hand or through `ssh host
 		 * cmd`, but sshd drops a subsystem's: tell the channel too. */
 		fprintf(stderr, "codex-subsystem: %s\n", err);
+		if (ready_fd >= 0)
+			dprintf(ready_fd, "error: %s\n", err);
 		sconf_free(&c);
 		return cmd == NULL ? serve_refuse(err) : 1;
 	}
@@ -212,11 +215,9 @@ main(int argc, char **argv)
 		rc = serve_channel(&c, conf_path, backend);
 	} else if (strcmp(cmd, "host") == 0) {
 		open_log(&c, "codex-ssh-host");
-		rc = host_daemon_main(&c);
-	} else if (strcmp(cmd, "status") == 0) {
-		rc = ctl_command(&c, CTL_STATUS, json);
-	} else if (strcmp(cmd, "stop") == 0) {
-		rc = ctl_command(&c, CTL_STOP, 0);
+		rc = host_daemon_main(&c, conf_path, ready_fd, expect_id);
+	} else if (strcmp(cmd, "status") == 0 || strcmp(cmd, "stop") == 0) {
+		rc = hosts_command(&c, cmd, json);
 	} else {
 		fprintf(stderr, "codex-subsystem: unknown command \"%s\"\n", cmd);
 		usage(stderr);

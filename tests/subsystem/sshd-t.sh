@@ -52,7 +52,7 @@ at_exit "kill $probe 2>/dev/null"
 peak=0
 i=0
 while kill -0 "$probe" 2>/dev/null && [ $i -lt 4000 ]; do
-	hp=$(pgrep -f "codex-subsystem host -f $T/conf" | head -n 1)
+	hp=$(pgrep -f "codex-subsystem host .*-f $T/conf\$" | head -n 1)
 	if [ -n "$hp" ]; then
 		v=$(awk '/^VmHWM:/ { print $2 }' "/proc/$hp/status" 2>/dev/null)
 		[ -n "$v" ] && [ "$v" -gt "$peak" ] && peak=$v
@@ -88,7 +88,8 @@ if [ "$(id -u)" -eq 0 ] && { id "$other" >/dev/null 2>&1 || useradd -M -d /nonex
 	# a session of ours, left running, whose token the other user will try
 	timeout 60 "$PROBE" --deltas 10 --no-close --save "$T/tok" -- $SSHCMD >/dev/null 2>&1
 	chmod 644 "$T/tok"
-	out=$(su -s /bin/sh "$other" -c "python3 -c \"import socket; s=socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.connect('$T/run-0/host.sock')\"" 2>&1)
+	sock=$(ls "$T"/run-0/host-*.sock | head -n 1)
+	out=$(su -s /bin/sh "$other" -c "python3 -c \"import socket; s=socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.connect('$sock')\"" 2>&1)
 	like "$out" 'Permission denied' "another user cannot reach our session host's socket"
 	sed "s|^RuntimeDir .*|RuntimeDir $T/run-0|" "$T/conf" >"$T/conf0"; chmod 644 "$T/conf0"
 	out=$(su -s /bin/sh "$other" -c "$SUB status -f $T/conf0" 2>&1)
@@ -102,11 +103,12 @@ if [ "$(id -u)" -eq 0 ] && { id "$other" >/dev/null 2>&1 || useradd -M -d /nonex
 	sed "s|^RuntimeDir .*|RuntimeDir $T/orun|; s|^LogFile .*|LogFile none|; s|^JournalDir .*|JournalDir $T/orun|" "$T/conf" >"$T/oconf"
 	chmod 644 "$T/oconf"
 	su -s /bin/sh "$other" -c "$SUB host -f $T/oconf" >/dev/null 2>&1 &
-	i=0; while [ ! -S "$T/orun/host.sock" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+	i=0; while ! ls "$T"/orun/host-*.sock >/dev/null 2>&1 && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
 	out=$(python3 -c "
 import socket
 s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-s.connect('$T/orun/host.sock')
+import glob
+s.connect(glob.glob('$T/orun/host-*.sock')[0])
 try:
     s.send(b'\x03\x00\x00\x00')
     s.settimeout(5)
