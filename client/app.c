@@ -58,8 +58,13 @@ struct lclient {
 	uint8_t sniff[4];     /* first bytes, while too few to tell the protocol */
 	size_t nsniff;
 	int in_eof;
+	int64_t eof_ms;       /* when the local input ended (stdio) */
 	int closing;          /* flush obuf, then close */
 	int dead;
+	/* Ids (JSON text) of requests sent to the remote and not answered yet:
+	 * what is still owed when the session ends or the close bound runs out. */
+	char **pending;
+	size_t npending, cappending;
 	/* exec driver */
 	int phase;
 	int next_id;
@@ -77,10 +82,22 @@ struct app {
 	char sock_dir[4096];
 	char sock_path[4200];
 	pid_t tui;
+	int tui_started;
+	char thread_id[128];       /* the last thread with turns the socket saw */
+	char new_thread[128];      /* one started since, waiting for its first turn */
 	int exit_code;
 	int done;
 	int interrupts;
 };
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static int sigpipe_fds[2] = { -1, -1 };
 static volatile sig_atomic_t got_int, got_term, got_chld;
@@ -108,6 +125,8 @@ die_usage(void)
 {
 	fprintf(stderr,
 	    "usage: codex-connect [options] HOST                 the Codex TUI on HOST's app server\n"
+	    "       codex-connect [options] HOST resume [ID | --last]\n"
+	    "                     the TUI on a thread of HOST's (no ID: the TUI's picker)\n"
 	    "       codex-connect [options] HOST --stdio         JSONL on stdin/stdout (for IDEs, SDKs)\n"
 	    "       codex-connect [options] HOST exec [--cwd DIR] [--model M] [--sandbox MODE]\n"
 	    "                     [--approval POLICY] [--json] [--yes] PROMPT\n"
@@ -115,7 +134,7 @@ die_usage(void)
 	    "       codex-connect --list [--json]\n"
 	    "options: -F ssh_config  -p port  -l user  -i identity  -o Key=Value  -s subsystem\n"
 	    "         -v  -q  --socket PATH  --no-tui  --plain  --no-compress  --backend NAME\n"
-	    "         --ping-interval S  --dead-after S  --give-up S\n");
+	    "         --ping-interval S  --dead-after S  --give-up S  --close-wait S\n");
 }
 
 int
@@ -123,7 +142,7 @@ app_parse(int argc, char **argv, struct app_opts *o, int *done)
 {
 	enum { O_STDIO = 256, O_SOCKET, O_NOTUI, O_PLAIN, O_NOCOMP, O_BACKEND, O_LIST,
 	    O_JSON, O_YES, O_CWD, O_MODEL, O_SANDBOX, O_APPROVAL, O_PING, O_DEAD,
-	    O_GIVEUP, O_VERSION, O_HELP };
+	    O_GIVEUP, O_CLOSEWAIT, O_VERSION, O_HELP, O_LAST };
 	static const struct option lo[] = {
 		{ "stdio", no_argument, NULL, O_STDIO },
 		{ "socket", required_argument, NULL, O_SOCKET },
@@ -141,8 +160,10 @@ app_parse(int argc, char **argv, struct app_opts *o, int *done)
 		{ "ping-interval", required_argument, NULL, O_PING },
 		{ "dead-after", required_argument, NULL, O_DEAD },
 		{ "give-up", required_argument, NULL, O_GIVEUP },
+		{ "close-wait", required_argument, NULL, O_CLOSEWAIT },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ "help", no_argument, NULL, O_HELP },
+		{ "last", no_argument, NULL, O_LAST },
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char *ids[16], *oopts[64];
@@ -153,6 +174,7 @@ app_parse(int argc, char **argv, struct app_opts *o, int *done)
 	*done = 0;
 	memset(o, 0, sizeof(*o));
 	o->link.compress = 1;
+	o->close_wait_ms = 30000;
 	o->link.subsystem = "codex";
 	while ((c = getopt_long(argc, argv, "F:p:l:i:o:s:vqh", lo, NULL)) != -1) {
 		switch (c) {
@@ -193,6 +215,8 @@ app_parse(int argc, char **argv, struct app_opts *o, int *done)
 		case O_PING: o->link.ping_interval_ms = (int)(atof(optarg) * 1000); break;
 		case O_DEAD: o->link.dead_after_ms = (int)(atof(optarg) * 1000); break;
 		case O_GIVEUP: o->link.give_up_ms = (int)(atof(optarg) * 1000); break;
+		case O_CLOSEWAIT: o->close_wait_ms = (int)(atof(optarg) * 1000); break;
+		case O_LAST: o->resume_last = 1; break;
 		case O_VERSION:
 			printf("codex-connect %s\n", PACKAGE_VERSION);
 			*done = 1;
@@ -217,6 +241,8 @@ app_parse(int argc, char **argv, struct app_opts *o, int *done)
 		*done = 1;
 		return 2;
 	}
+	o->argv = argv;
+	o->host_arg = optind;
 	so->host = argv[optind++];
 	if (optind < argc) {
 		const char *cmd = argv[optind++];
@@ -231,15 +257,30 @@ app_parse(int argc, char **argv, struct app_opts *o, int *done)
 			o->prompt = argv[optind++];
 		} else if (strcmp(cmd, "status") == 0) {
 			o->mode = APP_STATUS;
+		} else if (strcmp(cmd, "resume") == 0) {
+			o->resume = 1;
+			if (optind < argc && !o->resume_last)
+				o->resume_id = argv[optind++];
+			if (o->mode != APP_SOCKET) {
+				fprintf(stderr, "codex-connect: resume starts the TUI; it "
+				    "does not go with --stdio\n");
+				*done = 1;
+				return 2;
+			}
 		} else {
-			fprintf(stderr, "codex-connect: unknown command \"%s\" (exec, status)\n",
-			    cmd);
+			fprintf(stderr, "codex-connect: unknown command \"%s\" (exec, "
+			    "status, resume)\n", cmd);
 			*done = 1;
 			return 2;
 		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "codex-connect: unexpected argument \"%s\"\n", argv[optind]);
+		*done = 1;
+		return 2;
+	}
+	if (o->resume_last && !o->resume) {
+		fprintf(stderr, "codex-connect: --last goes with resume\n");
 		*done = 1;
 		return 2;
 	}
@@ -279,6 +320,140 @@ lc_deliver(struct lclient *c, const uint8_t *msg, size_t len)
 	}
 }
 
+/*
+ * Remembers the thread a socket client (the TUI) is on, for the "to resume this
+ * session" hint: the result of thread/start, thread/resume or thread/fork, the
+ * responses with both a "thread" and a "modelProvider" of their own (thread/read
+ * and the like have only "thread"; the TUI's title threads are ephemeral). A
+ * thread without a user message has nothing saved yet (the TUI starts one at
+ * launch; thread/resume on it fails "no rollout found"): it waits in new_thread
+ * for its first turn/started. Nearly all the traffic is notifications whose only
+ * thread key is "threadId": memmem() keeps them from being parsed.
+ */
+static void
+note_thread(struct app *a, const uint8_t *msg, size_t len)
+{
+	cJSON *m, *r, *t;
+	const char *id, *p, *method, *preview;
+	int thread = memmem(msg, len, "\"thread\"", 8) != NULL;
+
+	if (!thread && (a->new_thread[0] == '\0' ||
+	    memmem(msg, len, "\"turn/started\"", 14) == NULL))
+		return;
+	m = cJSON_ParseWithLength((const char *)msg, len);
+	if (m == NULL)
+		return;
+	method = cJSON_GetStringValue(cJSON_GetObjectItem(m, "method"));
+	if (method != NULL) {
+		id = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(m,
+		    "params"), "threadId"));
+		if (strcmp(method, "turn/started") == 0 && id != NULL &&
+		    strcmp(id, a->new_thread) == 0) {
+			memcpy(a->thread_id, a->new_thread, sizeof(a->thread_id));
+			a->new_thread[0] = '\0';
+		}
+		goto out;
+	}
+	r = cJSON_GetObjectItem(m, "result");
+	t = cJSON_GetObjectItem(r, "thread");
+	id = cJSON_GetStringValue(cJSON_GetObjectItem(t, "id"));
+	if (id == NULL || *id == '\0' || strlen(id) >= sizeof(a->thread_id) ||
+	    !cJSON_IsString(cJSON_GetObjectItem(r, "modelProvider")) ||
+	    cJSON_IsTrue(cJSON_GetObjectItem(t, "ephemeral")))
+		goto out;
+	/* It ends up in a command line the user may paste: ids only. */
+	for (p = id; *p != '\0'; p++)
+		if (!(*p >= '0' && *p <= '9') && !(*p >= 'a' && *p <= 'z') &&
+		    !(*p >= 'A' && *p <= 'Z') && *p != '-' && *p != '_')
+			goto out;
+	/* preview: the first user message; the history itself comes in pages. */
+	preview = cJSON_GetStringValue(cJSON_GetObjectItem(t, "preview"));
+	if (preview != NULL && *preview != '\0') {
+		memcpy(a->thread_id, id, strlen(id) + 1);
+		a->new_thread[0] = '\0';
+	} else
+		memcpy(a->new_thread, id, strlen(id) + 1);
+out:
+	cJSON_Delete(m);
+}
+
+/* Remembers the id of a request sent to the remote. */
+static void
+pending_add(struct lclient *c, const cJSON *id)
+{
+	char *t, **np;
+
+	if (c->npending == c->cappending) {
+		size_t cap = c->cappending ? c->cappending * 2 : 16;
+
+		if (cap > 65536 || (np = realloc(c->pending, cap * sizeof(*np))) == NULL)
+			return;  /* bounded: a client with 64k requests in flight */
+		c->pending = np;
+		c->cappending = cap;
+	}
+	if ((t = cJSON_PrintUnformatted(id)) != NULL)
+		c->pending[c->npending++] = t;
+}
+
+/*
+ * A message from the remote: if it answers one of our client's requests, that one
+ * is no longer owed. Notifications (most of the traffic) start with "method" in
+ * Codex's output and are not parsed.
+ */
+static void
+pending_answered(struct lclient *c, const uint8_t *msg, size_t len)
+{
+	struct jrpc_msg m;
+	struct jrpc_reject rej;
+	char *t;
+	size_t i;
+
+	if (c->npending == 0 || (len > 10 && memcmp(msg, "{\"method\":", 10) == 0))
+		return;
+	memset(&m, 0, sizeof(m));
+	memset(&rej, 0, sizeof(rej));
+	if (jrpc_parse((const char *)msg, len, &m, &rej) != 0) {
+		cJSON_Delete(rej.id);
+		return;
+	}
+	if ((m.kind == JRPC_RESPONSE || m.kind == JRPC_ERROR_RESPONSE) &&
+	    (t = cJSON_PrintUnformatted(m.id)) != NULL) {
+		for (i = 0; i < c->npending; i++) {
+			if (strcmp(c->pending[i], t) == 0) {
+				free(c->pending[i]);
+				c->pending[i] = c->pending[--c->npending];
+				break;
+			}
+		}
+		free(t);
+	}
+	jrpc_msg_free(&m);
+}
+
+/* Answers every request still owed with an error saying why, so a client (an
+ * IDE) shows the reason instead of waiting forever. Returns how many. */
+static size_t
+pending_fail(struct lclient *c, const char *why)
+{
+	size_t i, n = c->npending;
+	cJSON *id;
+	char *t, msg[900];
+
+	snprintf(msg, sizeof(msg), "codex-connect: %s", why);
+	for (i = 0; i < n; i++) {
+		id = cJSON_Parse(c->pending[i]);
+		if (!c->dead && (t = jrpc_error_text(id, JRPC_INTERNAL_ERROR, msg, NULL,
+		    NULL)) != NULL) {
+			lc_deliver(c, (const uint8_t *)t, strlen(t));
+			free(t);
+		}
+		cJSON_Delete(id);
+		free(c->pending[i]);
+	}
+	c->npending = 0;
+	return n;
+}
+
 static void
 lc_message(void *ctx, const uint8_t *msg, size_t len)
 {
@@ -286,10 +461,13 @@ lc_message(void *ctx, const uint8_t *msg, size_t len)
 
 	if (c->dead)
 		return;
+	pending_answered(c, msg, len);
 	if (c->kind == LC_EXEC || c->kind == LC_STATUS) {
 		exec_on_message(c, msg, len);
 		return;
 	}
+	if (c->kind == LC_SOCK)
+		note_thread(c->app, msg, len);
 	lc_deliver(c, msg, len);
 }
 
@@ -310,6 +488,15 @@ lc_ended(void *ctx, unsigned code, const char *reason)
 	if (code != FRAME_CODE_NORMAL && reason != NULL && reason[0] != '\0' &&
 	    !link_failed(a->link, NULL))
 		fprintf(stderr, "codex-connect: remote session ended: %s\n", reason);
+	/* What the session ended without answering gets the reason. */
+	if (pending_fail(c, code != FRAME_CODE_NORMAL && reason != NULL && reason[0] ?
+	    reason : "the remote session ended before answering") > 0 &&
+	    code == FRAME_CODE_NORMAL) {
+		fprintf(stderr, "codex-connect: the remote session ended with requests "
+		    "unanswered\n");
+		if (a->exit_code == 0)
+			a->exit_code = 1;
+	}
 	if (c->kind == LC_STDIO || c->kind == LC_EXEC || c->kind == LC_STATUS) {
 		if (code != FRAME_CODE_NORMAL && a->exit_code == 0)
 			a->exit_code = 1;
@@ -363,8 +550,17 @@ fail:
 static void
 lc_free(struct lclient *c)
 {
-	if (c->st != NULL)
+	size_t i;
+
+	/* A socket client that closed has asked its session to close: the link
+	 * sees that through (its backend gets every message, then EOF). */
+	if (c->st != NULL && c->kind == LC_SOCK && c->in_eof)
+		stream_orphan(c->st);
+	else if (c->st != NULL)
 		stream_abandon(c->st);
+	for (i = 0; i < c->npending; i++)
+		free(c->pending[i]);
+	free(c->pending);
 	if (c->kind == LC_SOCK) {
 		if (c->in >= 0)
 			close(c->in);
@@ -399,10 +595,32 @@ lc_from_local(struct lclient *c, const char *msg, size_t len)
 		cJSON_Delete(rej.id);
 		return;
 	}
+	if (r == PROTO_ERR_INVALID) {
+		/* JSON but no message: answered here, never sent to the remote. */
+		char *t = jrpc_error_text(rej.id, JRPC_INVALID_REQUEST, rej.message,
+		    NULL, NULL);
+
+		if (t != NULL) {
+			lc_deliver(c, (const uint8_t *)t, strlen(t));
+			free(t);
+		}
+		cJSON_Delete(rej.id);
+		return;
+	}
 	cJSON_Delete(rej.id);
+	if (c->st == NULL || stream_send(c->st, msg, len) != 0) {
+		char *t;
+
+		if (m.kind == JRPC_REQUEST && (t = jrpc_error_text(m.id,
+		    JRPC_INTERNAL_ERROR, c->st == NULL ? "codex-connect: the remote "
+		    "session has ended" : "codex-connect: cannot queue the message",
+		    NULL, NULL)) != NULL) {
+			lc_deliver(c, (const uint8_t *)t, strlen(t));
+			free(t);
+		}
+	} else if (m.kind == JRPC_REQUEST && c->kind != LC_EXEC && c->kind != LC_STATUS)
+		pending_add(c, m.id);
 	jrpc_msg_free(&m);
-	if (c->st != NULL && stream_send(c->st, msg, len) != 0)
-		fprintf(stderr, "codex-connect: cannot queue a message\n");
 }
 
 static void
@@ -420,6 +638,7 @@ lc_read(struct lclient *c)
 		return;
 	if (n <= 0) {
 		c->in_eof = 1;
+		c->eof_ms = now_ms();
 		if (c->proto == LP_JSONL && jsonl_finish(c->lines, &line, &len) == 1)
 			lc_from_local(c, line, len);
 		/* The local client is done: end its remote session. */
@@ -661,6 +880,59 @@ exec_start(struct lclient *c)
 	exec_send(c, m);
 }
 
+/*
+ * The answer to codex-ssh/status: every session host of the user on the remote
+ * ({"hosts":[{host_pid, sessions:[...]}, ...]}, see codex-subsystem(8)). --json
+ * prints it as it came: one JSON document.
+ */
+static void
+status_print(struct lclient *c, const cJSON *r)
+{
+	const cJSON *h, *s, *pid;
+	char *t;
+	int n = 0;
+
+	if (c->app->o->json) {
+		t = cJSON_PrintUnformatted(r);
+		printf("%s\n", t ? t : "null");
+		free(t);
+		return;
+	}
+	printf("%s: %s\n", link_target(c->app->link), cJSON_GetArraySize(
+	    cJSON_GetObjectItem(r, "hosts")) == 0 ? "no session host is running" :
+	    "session hosts");
+	cJSON_ArrayForEach(h, cJSON_GetObjectItem(r, "hosts")) {
+		if (cJSON_GetArraySize(cJSON_GetObjectItem(h, "sessions")) == 0)
+			continue;
+		if (n++ == 0)
+			printf("%8s %4s  %-12s %8s  %-9s %8s %12s %12s\n", "HOST", "ID",
+			    "BACKEND", "PID", "STATE", "UP(s)", "BYTES IN", "BYTES OUT");
+		cJSON_ArrayForEach(s, cJSON_GetObjectItem(h, "sessions")) {
+			pid = cJSON_GetObjectItem(s, "pid");
+			printf("%8.0f %4.0f  %-12s %8.0f  %-9s %8.0f %12.0f %12.0f\n",
+			    cJSON_GetNumberValue(cJSON_GetObjectItem(h, "host_pid")),
+			    cJSON_GetNumberValue(cJSON_GetObjectItem(s, "id")),
+			    cJSON_GetStringValue(cJSON_GetObjectItem(s, "backend")) ?: "?",
+			    cJSON_IsNumber(pid) ? pid->valuedouble : 0.0,
+			    cJSON_GetStringValue(cJSON_GetObjectItem(s, "state")) ?: "?",
+			    cJSON_GetNumberValue(cJSON_GetObjectItem(s, "uptime_s")),
+			    cJSON_GetNumberValue(cJSON_GetObjectItem(s, "bytes_in")),
+			    cJSON_GetNumberValue(cJSON_GetObjectItem(s, "bytes_out")));
+		}
+	}
+	if (n == 0 && cJSON_GetArraySize(cJSON_GetObjectItem(r, "hosts")) > 0)
+		printf("no sessions\n");
+}
+
+/* status asks codex-subsystem itself on a plain channel: no backend starts. */
+static void
+status_start(struct lclient *c)
+{
+	cJSON *p, *m = exec_request(c, "codex-ssh/status", &p);
+
+	exec_send(c, m);
+}
+
 static void
 exec_on_message(struct lclient *c, const uint8_t *msg, size_t len)
 {
@@ -678,6 +950,7 @@ exec_on_message(struct lclient *c, const uint8_t *msg, size_t len)
 
 		if (err != NULL) {
 			fprintf(stderr, "codex-connect: %s failed: %s\n",
+			    c->kind == LC_STATUS ? "codex-ssh/status" :
 			    c->phase == 0 ? "initialize" : c->phase == 1 ? "thread/start" :
 			    c->phase == 2 ? "turn/start" : "request",
 			    cJSON_GetStringValue(cJSON_GetObjectItem(err, "message")));
@@ -686,45 +959,8 @@ exec_on_message(struct lclient *c, const uint8_t *msg, size_t len)
 			goto out;
 		}
 		r = cJSON_GetObjectItem(m, "result");
-		if (c->kind == LC_STATUS && c->phase == 0) {
-			cJSON *sm, *sp;
-
-			exec_send(c, cJSON_Parse("{\"method\":\"initialized\"}"));
-			sm = exec_request(c, "codex-ssh/status", &sp);
-			exec_send(c, sm);
-			c->phase = 10;
-		} else if (c->kind == LC_STATUS) {
-			char *t = cJSON_Print(r);
-
-			if (o->json) {
-				free(t);
-				t = cJSON_PrintUnformatted(r);
-				printf("%s\n", t ? t : "null");
-			} else {
-				cJSON *s;
-
-				printf("%s: session host pid %d, up %d s\n",
-				    link_target(c->app->link),
-				    cJSON_GetObjectItem(r, "host_pid") ?
-				    cJSON_GetObjectItem(r, "host_pid")->valueint : 0,
-				    cJSON_GetObjectItem(r, "host_uptime_s") ?
-				    cJSON_GetObjectItem(r, "host_uptime_s")->valueint : 0);
-				printf("%4s  %-12s %8s  %-9s %8s %12s %12s\n", "ID", "BACKEND",
-				    "PID", "STATE", "UP(s)", "BYTES IN", "BYTES OUT");
-				cJSON_ArrayForEach(s, cJSON_GetObjectItem(r, "sessions")) {
-					cJSON *pid = cJSON_GetObjectItem(s, "pid");
-
-					printf("%4d  %-12s %8d  %-9s %8.0f %12.0f %12.0f\n",
-					    cJSON_GetObjectItem(s, "id")->valueint,
-					    cJSON_GetStringValue(cJSON_GetObjectItem(s, "backend")),
-					    cJSON_IsNumber(pid) ? pid->valueint : 0,
-					    cJSON_GetStringValue(cJSON_GetObjectItem(s, "state")),
-					    cJSON_GetNumberValue(cJSON_GetObjectItem(s, "uptime_s")),
-					    cJSON_GetNumberValue(cJSON_GetObjectItem(s, "bytes_in")),
-					    cJSON_GetNumberValue(cJSON_GetObjectItem(s, "bytes_out")));
-				}
-			}
-			free(t);
+		if (c->kind == LC_STATUS) {
+			status_print(c, r);
 			c->app->done = 1;
 			if (c->st != NULL)
 				stream_close(c->st);
@@ -1006,28 +1242,92 @@ find_codex(struct app *a)
 	return NULL;
 }
 
+/* Prints WORD for a POSIX shell: as it is when that is safe, else single-quoted. */
+static void
+shell_word(FILE *f, const char *w)
+{
+	const char *p;
+
+	if (*w != '\0' && strspn(w, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789@%+=:,./_-") == strlen(w)) {
+		fputs(w, f);
+		return;
+	}
+	fputc('\'', f);
+	for (p = w; *p != '\0'; p++) {
+		if (*p == '\'')
+			fputs("'\\''", f);
+		else
+			fputc(*p, f);
+	}
+	fputc('\'', f);
+}
+
+/*
+ * After the TUI: the command that brings the user back to its thread, since the
+ * one the TUI prints names our socket, gone with us. The options are repeated as
+ * typed (getopt put them all ahead of HOST), less --last.
+ */
+static void
+print_resume_hint(struct app *a)
+{
+	struct app_opts *o = a->o;
+	int i;
+
+	if (!a->tui_started || a->thread_id[0] == '\0' || o->argv == NULL)
+		return;
+	fputs("codex-connect: to resume this session: ", stderr);
+	fputs(getenv("CODEX_CONNECT_WRAPPER") != NULL ? "codex connect" : "codex-connect",
+	    stderr);
+	for (i = 1; i <= o->host_arg; i++) {
+		if (i < o->host_arg && strcmp(o->argv[i], "--last") == 0)
+			continue;
+		fputc(' ', stderr);
+		shell_word(stderr, o->argv[i]);
+	}
+	fprintf(stderr, " resume %s\n", a->thread_id);
+}
+
 static void
 start_tui(struct app *a)
 {
 	const char *codex = a->o->no_tui ? NULL : find_codex(a);
+	const char *argv[6] = { NULL };
 	char url[4300];
+	int n = 0;
 
 	snprintf(url, sizeof(url), "unix://%s", a->sock_path);
+	argv[n++] = "codex";
+	argv[n++] = "--remote";
+	argv[n++] = url;
+	if (a->o->resume) {
+		argv[n++] = "resume";
+		if (a->o->resume_last)
+			argv[n++] = "--last";
+		else if (a->o->resume_id != NULL)
+			argv[n++] = a->o->resume_id;
+	}
+	argv[n] = NULL;
 	if (codex == NULL) {
 		fprintf(stderr, "codex-connect: serving %s's app server on %s\n"
-		    "  attach the Codex TUI with:  codex --remote %s\n"
+		    "  attach the Codex TUI with:  codex --remote %s%s%s%s\n"
 		    "  or any JSON-RPC client:     socat - UNIX-CONNECT:%s\n"
 		    "  Ctrl-C to stop.\n", link_target(a->link), a->sock_path, url,
+		    n > 3 ? " resume" : "", n > 4 ? " " : "", n > 4 ? argv[4] : "",
 		    a->sock_path);
 		return;
 	}
 	if ((a->tui = fork()) == 0) {
 		signal(SIGINT, SIG_DFL);
 		signal(SIGPIPE, SIG_DFL);
-		execl(codex, "codex", "--remote", url, (char *)NULL);
+		unsetenv("CODEX_CONNECT_WRAPPER");
+		/* argv ends in NULL: execl stops at the first one. */
+		execl(codex, argv[0], argv[1], argv[2], argv[3], argv[4], (char *)NULL);
 		fprintf(stderr, "codex-connect: cannot run %s: %s\n", codex, strerror(errno));
 		_exit(127);
 	}
+	if (a->tui > 0)
+		a->tui_started = 1;
 	/* The TUI owns the terminal now; Ctrl-C is its business. */
 	signal(SIGINT, SIG_IGN);
 }
@@ -1092,6 +1392,32 @@ do_list(struct app_opts *o)
 
 /* ---- the loop ------------------------------------------------------------ */
 
+/*
+ * --stdio after stdin's EOF: the remote gives its backend EOF once everything sent
+ * was delivered, and codex-connect waits for what it still says, as long as the
+ * remote session runs but at most --close-wait seconds. Past that it answers what
+ * is still owed with an error, says so and exits 1.
+ */
+static int
+close_bound_passed(struct app *a, int64_t now)
+{
+	struct lclient *c;
+	size_t n;
+
+	for (c = a->clients; c != NULL; c = c->next) {
+		if (c->kind != LC_STDIO || !c->in_eof || c->st == NULL ||
+		    now - c->eof_ms < (int64_t)a->o->close_wait_ms)
+			continue;
+		n = pending_fail(c, "gave up waiting for the remote session to end");
+		fprintf(stderr, "codex-connect: stdin closed %.0f s ago and the remote "
+		    "session has not ended; giving up (%zu request%s unanswered)\n",
+		    (double)(now - c->eof_ms) / 1000.0, n, n == 1 ? "" : "s");
+		a->exit_code = 1;
+		return 1;
+	}
+	return 0;
+}
+
 int
 app_run(struct app_opts *o)
 {
@@ -1121,8 +1447,9 @@ app_run(struct app_opts *o)
 	sigaction(SIGCHLD, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (o->mode == APP_EXEC || o->mode == APP_STATUS)
-		o->link.quiet = o->link.quiet || 0;
+	/* status needs only codex-subsystem: a plain channel starts no backend. */
+	if (o->mode == APP_STATUS)
+		o->link.plain = 1;
 	a.link = link_open(&o->link, err, sizeof(err));
 	if (a.link == NULL) {
 		fprintf(stderr, "codex-connect: %s\n", err);
@@ -1138,6 +1465,8 @@ app_run(struct app_opts *o)
 		c = lc_new(&a, o->mode == APP_EXEC ? LC_EXEC : LC_STATUS, -1, -1);
 		if (c == NULL)
 			a.exit_code = 1, a.done = 1;
+		else if (o->mode == APP_STATUS)
+			status_start(c);
 		else
 			exec_start(c);
 		break;
@@ -1154,11 +1483,12 @@ app_run(struct app_opts *o)
 
 	for (;;) {
 		int64_t timeout = link_timeout_ms(a.link);
-		struct timespec ts;
-		int64_t now;
+		int64_t now = now_ms(), t;
 
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+		for (c = a.clients; c != NULL; c = c->next)
+			if (c->kind == LC_STDIO && c->in_eof && c->st != NULL &&
+			    (t = c->eof_ms + o->close_wait_ms - now) < timeout)
+				timeout = t < 0 ? 0 : t;
 		if (a.done) {
 			/* Let CLOSE reach the server so it ends the session now. */
 			if (drain_until == 0)
@@ -1170,6 +1500,8 @@ app_run(struct app_opts *o)
 		}
 
 		if (got_term)
+			break;
+		if (close_bound_passed(&a, now))
 			break;
 		if (got_int) {
 			got_int = 0;
@@ -1282,6 +1614,7 @@ app_run(struct app_opts *o)
 		close(a.lfd);
 		(void)unlink(a.sock_path);
 	}
+	print_resume_hint(&a);
 	link_free(a.link);
 	free(pf);
 	return a.exit_code;

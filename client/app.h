@@ -27,6 +27,17 @@ struct app_opts {
 	const char *prompt;        /* exec */
 	const char *cwd, *model, *sandbox, *approval;
 	const char *codex_cli;     /* the local Codex CLI for the TUI */
+	int close_wait_ms;         /* --stdio: after stdin EOF, wait at most this
+				    * for the remote session to end (30 s) */
+	/* `HOST resume [ID | --last]`: the TUI starts as `codex --remote URL resume
+	 * ID` (or `resume --last`, or plain `resume`: the CLI's picker). */
+	int resume;
+	int resume_last;
+	const char *resume_id;
+	/* For the "to resume this session" hint: argv as app_parse left it (GNU
+	 * getopt moves every option ahead of HOST), HOST at argv[host_arg]. */
+	char **argv;
+	int host_arg;
 };
 
 /* Runs the program; returns its exit code. */

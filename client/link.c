@@ -383,6 +383,13 @@ stream_close(struct stream *s)
 }
 
 void
+stream_orphan(struct stream *s)
+{
+	stream_close(s);
+	s->ops = NULL;
+}
+
+void
 stream_abandon(struct stream *s)
 {
 	s->ops = NULL;

@@ -65,6 +65,10 @@ int stream_send(struct stream *s, const void *msg, size_t len);
 void stream_close(struct stream *s);
 /* Frees the stream now without a word to the server (a local client vanished). */
 void stream_abandon(struct stream *s);
+/* The owner goes away but the session should still end properly: stream_close()
+ * if not done yet, and what the remote still says is dropped; the link frees the
+ * stream when the server has closed it. */
+void stream_orphan(struct stream *s);
 
 /* Poll integration: fills at most one pollfd (returns 0 or 1), gives the time
  * until the link needs attention, and does the work after poll(). */

@@ -26,7 +26,8 @@
  *
  * Process-wide options: --exit-at-start CODE, --banner TEXT (printed with a newline
  * before anything else), --pid-file PATH, --log PATH (append every received line),
- * with FAKE_EXIT_AT_START, FAKE_BANNER, FAKE_PID_FILE, FAKE_LOG. A first argument
+ * --reply-delay MS (spend MS on every request before answering it), with
+ * FAKE_EXIT_AT_START, FAKE_BANNER, FAKE_PID_FILE, FAKE_LOG, FAKE_REPLY_DELAY. A first argument
  * "app-server" and --listen stdio:// or --stdio are accepted, so a symlink named
  * codex on PATH stands in for `codex app-server`.
  *
@@ -159,6 +160,7 @@ struct fake {
 	long long	next_req;
 
 	int		log_fd;
+	long		reply_delay_ms;	/* --reply-delay: a slow backend */
 	int		fl0, fl1;	/* original fd flags, restored on exit */
 };
 
@@ -1275,6 +1277,14 @@ handle_request(struct fake *f, const cJSON *id, const char *method,
 		send_error(f, id, ERR_INVALID, "Not initialized");
 		return;
 	}
+	if (f->reply_delay_ms > 0) {
+		/* A slow server: it takes this long over every request. */
+		struct timespec ts = { f->reply_delay_ms / 1000,
+		    (f->reply_delay_ms % 1000) * 1000000L };
+
+		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+			;
+	}
 	h->fn(f, id, params);
 }
 
@@ -1453,7 +1463,8 @@ usage(void)
 	    "         [--deltas N] [--rate R] [--approval 0|1]\n"
 	    "         [--crash K] [--abort K] [--big BYTES] [--bigsum 0|1]\n"
 	    "         [--stopread 0|1] [--delta-size S] [--exit-at-start CODE]\n"
-	    "         [--banner TEXT] [--pid-file PATH] [--log PATH]\n", stderr);
+	    "         [--banner TEXT] [--pid-file PATH] [--log PATH]\n"
+	    "         [--reply-delay MS]\n", stderr);
 	fake_exit(2);
 }
 
@@ -1474,6 +1485,7 @@ main(int argc, char **argv)
 		{ "banner",	required_argument, NULL, 'b' },
 		{ "pid-file",	required_argument, NULL, 'p' },
 		{ "log",	required_argument, NULL, 'l' },
+		{ "reply-delay", required_argument, NULL, 'd' },
 		{ "stdio",	no_argument,	   NULL, 's' },
 		{ "listen",	required_argument, NULL, 'L' },
 		{ "help",	no_argument,	   NULL, 'h' },
@@ -1485,6 +1497,7 @@ main(int argc, char **argv)
 	const char *banner = getenv("FAKE_BANNER");
 	const char *pidfile = getenv("FAKE_PID_FILE");
 	const char *logpath = getenv("FAKE_LOG");
+	const char *delay = getenv("FAKE_REPLY_DELAY");
 	long long code;
 	int ch, idx;
 	FILE *fp;
@@ -1515,6 +1528,9 @@ main(int argc, char **argv)
 		case 'l':
 			logpath = optarg;
 			break;
+		case 'd':
+			delay = optarg;
+			break;
 		case 's':
 			break;
 		case 'L':
@@ -1526,6 +1542,8 @@ main(int argc, char **argv)
 			usage();
 		}
 	}
+	if (delay != NULL)
+		f->reply_delay_ms = atol(delay);
 	/* Started as `codex app-server [--listen stdio://]` through a symlink
 	 * named codex, it behaves the same. */
 	if (optind < argc && strcmp(argv[optind], "app-server") == 0)

@@ -1,0 +1,130 @@
+#!/bin/sh
+# close-t.sh - nothing accepted is lost at close: codex-connect --stdio, given
+# requests and then stdin's EOF, prints every answer before it exits, in every mode
+# (framed + zlib, --no-compress, --plain), with a backend slow to start and one slow
+# to answer; a long turn in flight at EOF ends the way `codex app-server` ends it on
+# stdin EOF (its output up to then delivered, exit 0); past --close-wait the requests
+# still owed get a JSON-RPC error, stderr says so and the exit status is 1; a socket
+# client that closes right after sending still has its messages delivered.
+: "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+: "${top_builddir:=$PWD}"
+. "$top_srcdir/tests/lib/tap.sh"
+. "$top_srcdir/tests/lib/sshd.sh"
+
+B=$top_builddir
+CONNECT=$B/client/codex-connect
+SUB=$B/subsystem/codex-subsystem
+FAKE=$B/tests/fake-app-server
+
+sshd_available || skip_all "$SSHD_WHY"
+command -v python3 >/dev/null 2>&1 || skip_all "python3 not installed"
+unset SSH_AUTH_SOCK SSH_AGENT_PID SSH_ASKPASS DISPLAY CODEX_CLI
+
+tap_tmpdir T
+cat >"$T/slowstart" <<EOF
+#!/bin/sh
+sleep 0.5
+exec $FAKE --log $T/slowstart.in "\$@"
+EOF
+chmod +x "$T/slowstart"
+cat >"$T/conf" <<CONF
+Backend slowstart $T/slowstart
+Backend slowreply $FAKE --reply-delay 500
+Backend veryslow $FAKE --reply-delay 4000
+Backend fake $FAKE --log $T/fake.in
+DefaultBackend fake
+LoginShell no
+RuntimeDir $T/run
+JournalDir $T/journal
+LogFile $T/log
+IdleTimeout 60s
+CONF
+sshd_start "$T/sshd" "Subsystem codex $SUB -f $T/conf" || bail "cannot start sshd"
+# newest first: sshd (and every subsystem it runs) goes, then the hosts
+at_exit "$SUB stop -f $T/conf >/dev/null 2>&1"
+at_exit "sshd_stop"
+
+INIT='{"id":1,"method":"initialize","params":{"clientInfo":{"name":"close-t","version":"1"}}}'
+
+plan_lazy
+
+for be in slowstart slowreply; do
+	for mode in "" --no-compress --plain; do
+		printf '%s\n' "$INIT" | timeout 30 "$CONNECT" -F "$SSH_CONFIG" $mode \
+		    --backend "$be" testhost --stdio >"$T/out" 2>"$T/err"
+		rc=$?
+		like "$(cat "$T/out")" '^\{"id":1,"result":\{"userAgent"' \
+		    "backend $be, ${mode:-framed+zlib}: the answer to the request sent before EOF arrives"
+		is "$rc" 0 "  exit 0"
+	done
+done
+
+# Three requests and EOF at once: all three answered, in order.
+printf '%s\n' "$INIT" '{"id":2,"method":"thread/start","params":{}}' \
+    '{"id":3,"method":"fake/echo","params":{"x":1}}' |
+    timeout 30 "$CONNECT" -F "$SSH_CONFIG" --backend slowreply testhost --stdio >"$T/out" 2>"$T/err"
+is "$(sed -n 's/^{"id":\([0-9]*\),"result".*/\1/p' "$T/out" | tr '\n' ' ')" "1 2 3 " \
+    "three requests then EOF: three answers, in order"
+
+# A long turn in flight when stdin closes: what `codex app-server` does on stdin
+# EOF (it exits and the turn ends with it), with everything said up to then.
+python3 - "$CONNECT" "$SSH_CONFIG" "$INIT" >"$T/turn" 2>&1 <<'PY'
+import json, subprocess, sys, time
+connect, cfg, init = sys.argv[1:4]
+p = subprocess.Popen([connect, "-F", cfg, "testhost", "--stdio"], stdin=subprocess.PIPE,
+                     stdout=subprocess.PIPE)
+def send(m):
+    p.stdin.write((json.dumps(m) + "\n").encode()); p.stdin.flush()
+send(json.loads(init))
+send({"id": 2, "method": "thread/start", "params": {}})
+send({"id": 3, "method": "turn/start", "params": {"threadId": "thr-1",
+      "input": [{"type": "text", "text": "deltas=200000 rate=2000"}]}})
+k = 0
+while k < 100:
+    m = json.loads(p.stdout.readline())
+    if m.get("method") == "item/agentMessage/delta":
+        assert m["params"]["delta"] == "d%d " % k, (k, m)
+        k += 1
+t0 = time.monotonic()
+p.stdin.close()
+for line in p.stdout:
+    m = json.loads(line)
+    if m.get("method") == "item/agentMessage/delta":
+        assert m["params"]["delta"] == "d%d " % k, (k, m)
+        k += 1
+rc = p.wait(30)
+print("EXIT %d after %.1f s, %d deltas in order" % (rc, time.monotonic() - t0, k))
+PY
+like "$(cat "$T/turn")" '^EXIT 0 after [0-4]\.[0-9] s, [0-9]+ deltas in order' \
+    "a turn in flight at stdin EOF: it ends as codex app-server ends it, exit 0 within seconds, what came is whole"
+
+# Past the bound: the request still owed is answered with an error, and said.
+printf '%s\n' "$INIT" | timeout 30 "$CONNECT" -F "$SSH_CONFIG" --backend veryslow \
+    --close-wait 1 testhost --stdio >"$T/out" 2>"$T/err"
+is "$?" 1 "--close-wait 1 with a backend that takes 4 s: exit 1"
+like "$(cat "$T/err")" "giving up \\(1 request unanswered\\)" "  stderr says so"
+like "$(cat "$T/out")" '^\{"id":1,"error":\{"code":-32603,"message":"codex-connect: gave up' \
+    "  the request gets a JSON-RPC error"
+
+# A socket client that sends and closes at once: its messages still reach the backend.
+: >"$T/fake.in"
+timeout -k 5 40 "$CONNECT" -F "$SSH_CONFIG" testhost --no-tui --socket "$T/s.sock" \
+    </dev/null >/dev/null 2>"$T/sock.err" &
+cpid=$!
+at_exit "kill $cpid 2>/dev/null"
+i=0; while [ ! -S "$T/s.sock" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+python3 - "$T/s.sock" "$INIT" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+s.sendall((sys.argv[2] + "\n" + '{"method":"initialized"}\n' +
+           '{"id":9,"method":"fake/echo","params":{"last":true}}\n').encode())
+s.close()
+PY
+i=0; while ! grep -q '"last":true' "$T/fake.in" && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+ok "$(grep -q '"last":true' "$T/fake.in"; echo $?)" \
+    "a socket client that closes right after sending: its last message reaches the backend"
+kill "$cpid" 2>/dev/null
+wait "$cpid" 2>/dev/null
+
+done_testing
