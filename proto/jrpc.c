@@ -78,15 +78,17 @@ is_integral(double d, double limit)
 }
 
 /*
- * Collects the members of obj named in names[] into out[], rejecting a name seen
- * twice: cJSON would silently pick the first, the backend may not.
+ * Collects the first of each member of obj named in names[] into out[] and
+ * returns the index of the first name seen twice, or -1. A duplicate is refused
+ * by the caller: cJSON would silently pick the first, the backend may not.
  */
 static int
 collect(const cJSON *obj, const char *const *names, size_t n,
-    const cJSON **out, const char *prefix, struct jrpc_reject *rej)
+    const cJSON **out)
 {
 	const cJSON *c;
 	size_t i;
+	int dup = -1;
 
 	for (i = 0; i < n; i++)
 		out[i] = NULL;
@@ -96,16 +98,14 @@ collect(const cJSON *obj, const char *const *names, size_t n,
 		for (i = 0; i < n; i++) {
 			if (strcmp(c->string, names[i]) != 0)
 				continue;
-			if (out[i] != NULL) {
-				reject(rej, JRPC_INVALID_REQUEST,
-				    "duplicate member \"%s%s\"", prefix, names[i]);
-				return -1;
-			}
-			out[i] = c;
+			if (out[i] == NULL)
+				out[i] = c;
+			else if (dup < 0)
+				dup = (int)i;
 			break;
 		}
 	}
-	return 0;
+	return dup;
 }
 
 static int
@@ -137,14 +137,18 @@ static int
 check_error(const cJSON *err, int *codep, struct jrpc_reject *rej)
 {
 	const cJSON *m[E_COUNT];
+	int dup;
 
 	if (!cJSON_IsObject(err)) {
 		reject(rej, JRPC_INVALID_REQUEST,
 		    "\"error\" must be an object, not %s", type_name(err));
 		return -1;
 	}
-	if (collect(err, error_members, E_COUNT, m, "error.", rej) != 0)
+	if ((dup = collect(err, error_members, E_COUNT, m)) >= 0) {
+		reject(rej, JRPC_INVALID_REQUEST,
+		    "duplicate member \"error.%s\"", error_members[dup]);
 		return -1;
+	}
 	if (m[E_CODE] == NULL) {
 		reject(rej, JRPC_INVALID_REQUEST, "\"error\" has no \"code\"");
 		return -1;
@@ -181,12 +185,13 @@ classify(cJSON *root, struct jrpc_msg *msg, struct jrpc_reject *rej,
     const cJSON **idp)
 {
 	const cJSON *m[M_COUNT];
-	int code = 0;
+	int code = 0, dup;
 
 	*idp = NULL;
 	if (cJSON_IsArray(root)) {
-		reject(rej, JRPC_INVALID_REQUEST,
-		    "batch requests are not supported");
+		/* One error for the whole batch, as JSON-RPC 2.0 (6) has for []. */
+		reject(rej, JRPC_INVALID_REQUEST, "batch requests are not "
+		    "supported: send one message at a time");
 		return -1;
 	}
 	if (!cJSON_IsObject(root)) {
@@ -194,17 +199,27 @@ classify(cJSON *root, struct jrpc_msg *msg, struct jrpc_reject *rej,
 		    "message must be a JSON object, not %s", type_name(root));
 		return -1;
 	}
-	if (collect(root, msg_members, M_COUNT, m, "", rej) != 0)
+	if ((dup = collect(root, msg_members, M_COUNT, m)) == M_ID) {
+		reject(rej, JRPC_INVALID_REQUEST, "duplicate member \"id\"");
 		return -1;
+	}
 
 	/* A valid id is worth recovering before any later check fails. */
 	if (m[M_ID] != NULL) {
 		if (check_id(m[M_ID], rej) != 0)
 			return -1;
-		/* Responses are never answered, so their id is not offered. */
+		/*
+		 * A response's id belongs to the server's numbering: echoing it
+		 * would look like an answer to the client's own request.
+		 */
 		if (m[M_METHOD] != NULL ||
 		    (m[M_RESULT] == NULL && m[M_ERROR] == NULL))
 			*idp = m[M_ID];
+	}
+	if (dup >= 0) {
+		reject(rej, JRPC_INVALID_REQUEST,
+		    "duplicate member \"%s\"", msg_members[dup]);
+		return -1;
 	}
 	if (m[M_JSONRPC] != NULL && (!cJSON_IsString(m[M_JSONRPC]) ||
 	    strcmp(m[M_JSONRPC]->valuestring, "2.0") != 0)) {
@@ -263,22 +278,100 @@ classify(cJSON *root, struct jrpc_msg *msg, struct jrpc_reject *rej,
 }
 
 /*
- * cJSON skips any byte up to 0x20 as whitespace and keeps raw control bytes in
- * strings; JSON allows neither, so they are refused before cJSON sees them.
+ * Returns the length of the UTF-8 sequence at p (n > 0 bytes left), or 0 with
+ * *why set. Only the shortest encoding of a Unicode scalar value is valid (RFC
+ * 3629): overlongs, surrogates (ED A0..BF) and anything above U+10FFFF are
+ * malformed like a stray or missing continuation byte. The first continuation
+ * byte's range is what rules them out, so it is narrowed per lead byte.
+ */
+static size_t
+utf8_len(const unsigned char *p, size_t n, const char **why)
+{
+	unsigned char c = p[0], lo = 0x80, hi = 0xbf;
+	const char *narrowed = "malformed sequence";
+	size_t need, i;
+
+	if (c < 0x80)
+		return 1;
+	if (c < 0xc0) {
+		*why = "unexpected continuation byte";
+		return 0;
+	}
+	if (c < 0xc2) {
+		*why = "overlong encoding";
+		return 0;
+	}
+	if (c < 0xe0)
+		need = 1;
+	else if (c < 0xf0) {
+		need = 2;
+		if (c == 0xe0) {
+			lo = 0xa0;
+			narrowed = "overlong encoding";
+		} else if (c == 0xed) {
+			hi = 0x9f;
+			narrowed = "UTF-16 surrogate";
+		}
+	} else if (c < 0xf5) {
+		need = 3;
+		if (c == 0xf0) {
+			lo = 0x90;
+			narrowed = "overlong encoding";
+		} else if (c == 0xf4) {
+			hi = 0x8f;
+			narrowed = "code point above U+10FFFF";
+		}
+	} else {
+		*why = c < 0xf8 ? "code point above U+10FFFF" :
+		    "a byte UTF-8 never uses";
+		return 0;
+	}
+	for (i = 1; i <= need; i++) {
+		if (i >= n || (p[i] & 0xc0) != 0x80) {
+			*why = "truncated sequence";
+			return 0;
+		}
+		if (i == 1 && (p[1] < lo || p[1] > hi)) {
+			*why = narrowed;
+			return 0;
+		}
+	}
+	return need + 1;
+}
+
+/*
+ * cJSON skips any byte up to 0x20 as whitespace, keeps raw control bytes in
+ * strings and copies any byte above 0x7f; JSON allows neither control bytes nor
+ * malformed UTF-8, so both are refused before cJSON sees them. A backend (or a
+ * client reading our error replies, which echo ids) need not cope with them.
  */
 static int
 check_bytes(const char *text, size_t len, struct jrpc_reject *rej)
 {
-	size_t i;
-	unsigned char c;
+	const unsigned char *p = (const unsigned char *)text;
+	const char *why = NULL;
+	size_t i = 0, n;
 
-	for (i = 0; i < len; i++) {
-		c = (unsigned char)text[i];
-		if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
+	while (i < len) {
+		if (p[i] >= 0x20 && p[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if (p[i] < 0x20) {
+			if (p[i] != '\t' && p[i] != '\n' && p[i] != '\r') {
+				reject(rej, JRPC_PARSE_ERROR,
+				    "control character 0x%02x at byte %zu", p[i], i);
+				return -1;
+			}
+			i++;
+			continue;
+		}
+		if ((n = utf8_len(p + i, len - i, &why)) == 0) {
 			reject(rej, JRPC_PARSE_ERROR,
-			    "control character 0x%02x at byte %zu", c, i);
+			    "invalid UTF-8 at byte %zu (0x%02x): %s", i, p[i], why);
 			return -1;
 		}
+		i += n;
 	}
 	return 0;
 }

@@ -57,8 +57,23 @@ struct jrpc_reject {
 /*
  * Parses len bytes of text (need not be NUL-terminated) as one JSON-RPC message.
  * Returns 0 and fills *msg, or PROTO_ERR_JSON / PROTO_ERR_INVALID and fills *rej
- * (*msg untouched). PROTO_ERR_NOMEM on allocation failure. Nesting deeper than
- * cJSON's limit counts as PROTO_ERR_JSON.
+ * (*msg untouched). PROTO_ERR_NOMEM on allocation failure.
+ *
+ * PROTO_ERR_JSON (code JRPC_PARSE_ERROR, rej->id always NULL): empty text, not
+ * one JSON value, data after it, nesting deeper than cJSON's limit, a raw
+ * control byte other than tab/LF/CR, or malformed UTF-8 anywhere (stray or
+ * missing continuation bytes, overlongs, surrogates, above U+10FFFF): the
+ * message says what and at which byte (0-based).
+ *
+ * PROTO_ERR_INVALID (code JRPC_INVALID_REQUEST): JSON that is not one message
+ * object: an array (a batch: unsupported, one rejection for all of it), a
+ * scalar, a duplicated member, "jsonrpc" other than "2.0", an id that is not a
+ * string, null or integer within +-2^53, "method" not a string, "params" not an
+ * object or array, no "method"/"result"/"error", a response without an id or
+ * with both "result" and "error", or a bad "error" object. rej->id is the
+ * message's id when that id is itself valid and unique, unless the message has
+ * "result" or "error" and no "method": a response's id is in the server's
+ * numbering, so it is never offered.
  */
 int jrpc_parse(const char *text, size_t len, struct jrpc_msg *msg,
     struct jrpc_reject *rej) PROTO_WUR PROTO_NONNULL(1, 3, 4);

@@ -372,6 +372,7 @@ sess_from_client(struct host *h, struct session *s, const uint8_t *msg, size_t l
 {
 	struct jrpc_msg m;
 	struct jrpc_reject rej;
+	uint8_t *dst, *p;
 	int r;
 
 	memset(&m, 0, sizeof(m));
@@ -442,8 +443,20 @@ sess_from_client(struct host *h, struct session *s, const uint8_t *msg, size_t l
 		log_verbose("session %u: backend gone, dropping a client message", s->id);
 		return;
 	}
-	if (buf_put(s->to_be, msg, len) != 0 || buf_put(s->to_be, "\n", 1) != 0)
+	if (buf_reserve(s->to_be, len + 1, &dst) != 0) {
 		log_error("session %u: backend input buffer full", s->id);
+		return;
+	}
+	/* The backend reads lines. A framed message is one JSON text that may be
+	 * spread over lines (pretty-printed); in a valid text a raw CR or LF can
+	 * only be whitespace, so a space keeps its meaning and makes it one line. */
+	memcpy(dst, msg, len);
+	for (p = dst; (p = memchr(p, '\n', len - (size_t)(p - dst))) != NULL; )
+		*p = ' ';
+	for (p = dst; (p = memchr(p, '\r', len - (size_t)(p - dst))) != NULL; )
+		*p = ' ';
+	dst[len] = '\n';
+	buf_commit(s->to_be, len + 1);
 }
 
 /* ---- channels ------------------------------------------------------------ */

@@ -7,6 +7,10 @@
  * and in order, across as many cuts of the link (the command killed and started
  * again, then the session resumed) as asked for.
  *
+ * --send-lines FILE sends each line of FILE verbatim as one message right after
+ * the handshake; error replies that answer none of the probe's own requests are
+ * printed as "REJECT <json>" lines instead of failing the run.
+ *
  * Prints one summary line: "OK key=value ..." or "FAIL reason", exit 0 or 1.
  */
 #include <errno.h>
@@ -38,7 +42,10 @@ static long long got_deltas;
 static int cuts_done, resumes, do_status, compress = 1, expect_code = -1;
 static int max_cuts = 1000000, close_at_end = 1, timeout_s = 300;
 static const char *prompt_extra = "", *backend = "";
-static const char *save_file, *adopt_file;
+static const char *save_file, *adopt_file, *lines_file;
+static char *lines;                     /* lines_file's contents */
+static size_t lines_len;
+static int rejects;
 static long long big_bytes, big_ok = -1;
 static double t0;
 
@@ -57,8 +64,35 @@ cleanup(void)
 {
 	tunnel_free(g_tunnel);
 	buf_free(g_out);
+	free(lines);
 	g_tunnel = NULL;
 	g_out = NULL;
+	lines = NULL;
+}
+
+static void
+read_lines(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char chunk[65536];
+	size_t n;
+
+	if (f == NULL) {
+		fprintf(stderr, "tunnel-probe: %s: %s\n", path, strerror(errno));
+		exit(2);
+	}
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		char *p = realloc(lines, lines_len + n);
+
+		if (p == NULL) {
+			fprintf(stderr, "tunnel-probe: out of memory\n");
+			exit(2);
+		}
+		lines = p;
+		memcpy(lines + lines_len, chunk, n);
+		lines_len += n;
+	}
+	fclose(f);
 }
 
 static void __attribute__((noreturn, format(printf, 1, 2)))
@@ -75,6 +109,22 @@ failf(const char *fmt, ...)
 	if (child > 0)
 		kill(child, SIGKILL);
 	exit(1);
+}
+
+/* Each line of --send-lines, without its newline, as one message. */
+static void
+send_lines(struct tunnel *t)
+{
+	size_t at = 0, n;
+	const char *nl;
+
+	while (at < lines_len) {
+		nl = memchr(lines + at, '\n', lines_len - at);
+		n = nl != NULL ? (size_t)(nl - (lines + at)) : lines_len - at;
+		if (tunnel_send(t, lines + at, n) != 0)
+			failf("tunnel_send");
+		at += n + 1;
+	}
 }
 
 static void
@@ -190,11 +240,21 @@ on_message(struct tunnel *t, const uint8_t *msg, size_t len, int *phase)
 		cJSON *res = cJSON_GetObjectItem(m, "result");
 		cJSON *err = cJSON_GetObjectItem(m, "error");
 
+		if (err != NULL && lines_file != NULL && !(cJSON_IsNumber(id) &&
+		    id->valueint >= 1 && id->valueint < next_id)) {
+			/* Not ours: the answer to a line of --send-lines. */
+			printf("REJECT %.*s\n", (int)len, (const char *)msg);
+			rejects++;
+			cJSON_Delete(m);
+			return 0;
+		}
 		if (err != NULL)
 			failf("request %d failed: %.200s", id->valueint, (const char *)msg);
 		if (*phase == 0) {           /* initialize answered */
 			if (tunnel_send(t, "{\"method\":\"initialized\"}", 24) != 0)
 				failf("send");
+			if (lines_file != NULL)
+				send_lines(t);
 			if (do_status) {
 				send_json(t, "{\"id\":%d,\"method\":\"codex-ssh/status\","
 				    "\"params\":{}}", next_id++);
@@ -244,6 +304,7 @@ main(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "save", required_argument, NULL, 'W' },
 		{ "adopt", required_argument, NULL, 'A' },
+		{ "send-lines", required_argument, NULL, 'L' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct tunnel_opts to;
@@ -273,6 +334,7 @@ main(int argc, char **argv)
 		case 't': timeout_s = atoi(optarg); break;
 		case 'W': save_file = optarg; break;
 		case 'A': adopt_file = optarg; break;
+		case 'L': lines_file = optarg; break;
 		default: return 2;
 		}
 	}
@@ -281,6 +343,8 @@ main(int argc, char **argv)
 		return 2;
 	}
 	cmd_argv = argv + optind;
+	if (lines_file != NULL)
+		read_lines(lines_file);
 	signal(SIGPIPE, SIG_IGN);
 	memset(&to, 0, sizeof(to));
 	to.features = compress ? FRAME_FEAT_ZLIB : 0;
@@ -420,8 +484,11 @@ main(int argc, char **argv)
 			buf_consume(out, (size_t)n);
 		}
 	}
-	printf("OK deltas=%lld cuts=%d resumes=%d big_bytes=%lld big_ok=%lld seconds=%.3f\n",
+	printf("OK deltas=%lld cuts=%d resumes=%d big_bytes=%lld big_ok=%lld seconds=%.3f",
 	    got_deltas, cuts_done, resumes, big_bytes, big_ok, now_s() - t0);
+	if (lines_file != NULL)
+		printf(" rejects=%d", rejects);
+	printf("\n");
 	fflush(stdout);
 	close(cin);
 	{

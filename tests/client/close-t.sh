@@ -124,6 +124,51 @@ PY
 i=0; while ! grep -q '"last":true' "$T/fake.in" && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
 ok "$(grep -q '"last":true' "$T/fake.in"; echo $?)" \
     "a socket client that closes right after sending: its last message reaches the backend"
+
+# A WebSocket client's message may be pretty-printed JSON, newlines and all: the
+# backend, which reads lines, still gets one message and answers it.
+python3 - "$T/s.sock" "$INIT" >"$T/ws" 2>&1 <<'PY'
+import base64, json, os, socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(20)
+s.connect(sys.argv[1])
+key = base64.b64encode(os.urandom(16)).decode()
+s.sendall(("GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+           "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+           "Sec-WebSocket-Version: 13\r\n\r\n" % key).encode())
+buf = b""
+while b"\r\n\r\n" not in buf:
+    buf += s.recv(4096)
+buf = buf.split(b"\r\n\r\n", 1)[1]
+def send(text):
+    data, mask = text.encode(), os.urandom(4)
+    hdr = bytes([0x81]) + (bytes([0x80 | len(data)]) if len(data) < 126 else
+                           bytes([0xFE]) + struct.pack(">H", len(data)))
+    s.sendall(hdr + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
+def recv():
+    global buf
+    while True:
+        while len(buf) < 2 or len(buf) < 2 + (buf[1] & 0x7F if buf[1] & 0x7F < 126 else 2):
+            buf += s.recv(65536)
+        n, off = buf[1] & 0x7F, 2
+        if n == 126:
+            n, off = struct.unpack(">H", buf[2:4])[0], 4
+        elif n == 127:
+            n, off = struct.unpack(">Q", buf[2:10])[0], 10
+        while len(buf) < off + n:
+            buf += s.recv(65536)
+        op, data, buf = buf[0] & 0x0F, buf[off:off + n], buf[off + n:]
+        if op == 1:
+            return json.loads(data)
+send(json.dumps(json.loads(sys.argv[2]), indent=2))
+while True:
+    m = recv()
+    if m.get("id") == 1:
+        print("ANSWER " + ("result" if "result" in m else json.dumps(m)))
+        break
+PY
+like "$(cat "$T/ws")" '^ANSWER result' \
+    "a pretty-printed request over the WebSocket (newlines inside) is answered"
 kill "$cpid" 2>/dev/null
 wait "$cpid" 2>/dev/null
 

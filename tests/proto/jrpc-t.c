@@ -1,6 +1,7 @@
 /*
  * jrpc-t.c - tests of the JSON-RPC message model (proto/jrpc.c).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,6 +68,18 @@ static const struct valid_case valid[] = {
 	  JRPC_REQUEST, "\"x\"", "caf\xc3\xa9", 1, 0 },
 	{ "{\"id\":4,\"method\":\"codex-ssh/status\"}",
 	  JRPC_REQUEST, "4", "codex-ssh/status", 0, 0 },
+	/* UTF-8: every length, each boundary of the valid ranges */
+	{ "{\"id\":\"caf\xc3\xa9\",\"method\":\"\xe2\x82\xac\xf0\x9f\x98\x80\"}",
+	  JRPC_REQUEST, "\"caf\xc3\xa9\"", "\xe2\x82\xac\xf0\x9f\x98\x80", 0, 0 },
+	{ "{\"method\":\"\xc2\x80\xdf\xbf\xe0\xa0\x80\xed\x9f\xbf\xee\x80\x80"
+	  "\xef\xbf\xbf\xf0\x90\x80\x80\xf4\x8f\xbf\xbf\x7f\"}",
+	  JRPC_NOTIFICATION, NULL, "\xc2\x80\xdf\xbf\xe0\xa0\x80\xed\x9f\xbf"
+	  "\xee\x80\x80\xef\xbf\xbf\xf0\x90\x80\x80\xf4\x8f\xbf\xbf\x7f", 0, 0 },
+	{ "{\"id\":5,\"method\":\"m\",\"params\":{\"\xe6\x97\xa5\xe6\x9c\xac\":"
+	  "[\"\xef\xbb\xbf\",\"\\ud83d\\ude00\"]}}",
+	  JRPC_REQUEST, "5", "m", 1, 0 },
+	{ "{\"id\":0,\"result\":{\"text\":\"\xce\xbb \xe2\x86\x92 \xf0\x9d\x94\xb8\"}}",
+	  JRPC_RESPONSE, "0", NULL, 0, 0 },
 };
 
 struct reject_case {
@@ -191,7 +204,68 @@ static const struct reject_case rejects[] = {
 	{ "{\"id\":1,\"id\":2,\"method\":\"m\"}", 0, PROTO_ERR_INVALID,
 	  JRPC_INVALID_REQUEST, "duplicate member \"id\"", NULL },
 	{ "{\"id\":1,\"method\":\"a\",\"method\":\"b\"}", 0, PROTO_ERR_INVALID,
-	  JRPC_INVALID_REQUEST, "duplicate member \"method\"", NULL },
+	  JRPC_INVALID_REQUEST, "duplicate member \"method\"", "1" },
+	/* the shapes a client may send instead of a message */
+	{ "[1,2]", 0, PROTO_ERR_INVALID, JRPC_INVALID_REQUEST,
+	  "batch requests are not supported", NULL },
+	{ " [ ] \n", 0, PROTO_ERR_INVALID, JRPC_INVALID_REQUEST,
+	  "batch requests are not supported", NULL },
+	{ "[{\"id\":1,\"method\":\"m\"},{\"id\":2,\"method\":\"m\"}]", 0,
+	  PROTO_ERR_INVALID, JRPC_INVALID_REQUEST,
+	  "batch requests are not supported", NULL },
+	{ "\"hello\"", 0, PROTO_ERR_INVALID, JRPC_INVALID_REQUEST,
+	  "message must be a JSON object, not a string", NULL },
+	{ "42", 0, PROTO_ERR_INVALID, JRPC_INVALID_REQUEST,
+	  "message must be a JSON object, not a number", NULL },
+	{ "-1.5e3", 0, PROTO_ERR_INVALID, JRPC_INVALID_REQUEST,
+	  "message must be a JSON object, not a number", NULL },
+	{ "false", 0, PROTO_ERR_INVALID, JRPC_INVALID_REQUEST,
+	  "message must be a JSON object, not a boolean", NULL },
+	{ " null ", 0, PROTO_ERR_INVALID, JRPC_INVALID_REQUEST,
+	  "message must be a JSON object, not null", NULL },
+	{ "{\"id\":9,\"method\":5}", 0, PROTO_ERR_INVALID, JRPC_INVALID_REQUEST,
+	  "\"method\" must be a string, not a number", "9" },
+	{ "{\"id\":\"x\",\"method\":true}", 0, PROTO_ERR_INVALID,
+	  JRPC_INVALID_REQUEST, "\"method\" must be a string, not a boolean",
+	  "\"x\"" },
+	{ "{\"method\":[\"m\"]}", 0, PROTO_ERR_INVALID, JRPC_INVALID_REQUEST,
+	  "\"method\" must be a string, not an array", NULL },
+	{ "{\"id\":{\"a\":1},\"method\":\"x\",\"params\":{}}", 0,
+	  PROTO_ERR_INVALID, JRPC_INVALID_REQUEST,
+	  "\"id\" must be an integer, a string or null, not an object", NULL },
+	{ "{\"id\":[],\"method\":\"x\",\"params\":5}", 0, PROTO_ERR_INVALID,
+	  JRPC_INVALID_REQUEST, "\"id\" must be", NULL },
+	{ "{\"id\":3,\"method\":\"x\",\"params\":5}", 0, PROTO_ERR_INVALID,
+	  JRPC_INVALID_REQUEST,
+	  "\"params\" must be an object or an array, not a number", "3" },
+	{ "{\"id\":4}", 0, PROTO_ERR_INVALID, JRPC_INVALID_REQUEST,
+	  "no \"method\", \"result\" or \"error\"", "4" },
+	{ "{\"id\":\"s\",\"params\":{}}", 0, PROTO_ERR_INVALID,
+	  JRPC_INVALID_REQUEST, "no \"method\", \"result\" or \"error\"",
+	  "\"s\"" },
+	{ "{\"id\":null}", 0, PROTO_ERR_INVALID, JRPC_INVALID_REQUEST,
+	  "no \"method\"", "null" },
+	{ "{\"id\":2,\"method\":\"m\",\"jsonrpc\":\"2.1\"}", 0,
+	  PROTO_ERR_INVALID, JRPC_INVALID_REQUEST, "\"jsonrpc\" must be \"2.0\"",
+	  "2" },
+	{ "{\"id\":8,\"params\":{},\"params\":[]}", 0, PROTO_ERR_INVALID,
+	  JRPC_INVALID_REQUEST, "duplicate member \"params\"", "8" },
+	{ "{\"id\":1,\"id\":\"1\",\"method\":\"m\"}", 0, PROTO_ERR_INVALID,
+	  JRPC_INVALID_REQUEST, "duplicate member \"id\"", NULL },
+	{ "{\"id\":1.5,\"method\":\"a\",\"method\":\"b\"}", 0,
+	  PROTO_ERR_INVALID, JRPC_INVALID_REQUEST, "\"id\" must be", NULL },
+	/* malformed answers to server requests: their id is not echoed */
+	{ "{\"id\":5,\"result\":1,\"result\":2}", 0, PROTO_ERR_INVALID,
+	  JRPC_INVALID_REQUEST, "duplicate member \"result\"", NULL },
+	{ "{\"id\":6,\"error\":{\"code\":1}}", 0, PROTO_ERR_INVALID,
+	  JRPC_INVALID_REQUEST, "\"error\" has no \"message\"", NULL },
+	{ "{\"id\":7,\"error\":null}", 0, PROTO_ERR_INVALID,
+	  JRPC_INVALID_REQUEST, "\"error\" must be an object, not null", NULL },
+	/* a control byte before anything else, and after a multibyte character */
+	{ "\x1b[0m", 0, PROTO_ERR_JSON, JRPC_PARSE_ERROR,
+	  "control character 0x1b at byte 0", NULL },
+	{ "{\"method\":\"\xc3\xa9\x7f\x1f\"}", 0, PROTO_ERR_JSON,
+	  JRPC_PARSE_ERROR, "control character 0x1f at byte 14", NULL },
 };
 
 #define NVALID (sizeof(valid) / sizeof(valid[0]))
@@ -309,6 +383,98 @@ test_rejects(void)
 		ok(memcmp(&msg, &sentinel, sizeof(msg)) == 0,
 		    "reject %zu leaves msg untouched", i);
 		cJSON_Delete(rej.id);
+	}
+}
+
+/* A malformed UTF-8 sequence and where in it the error is. */
+struct utf8_case {
+	const char *bytes;
+	size_t at;            /* offset of the reported byte within bytes */
+	const char *why;
+};
+
+static const struct utf8_case bad_utf8[] = {
+	{ "\x80", 0, "unexpected continuation byte" },
+	{ "\xbf", 0, "unexpected continuation byte" },
+	{ "\xc3\xa9\x80", 2, "unexpected continuation byte" },
+	{ "\xc0\xaf", 0, "overlong encoding" },
+	{ "\xc1\xbf", 0, "overlong encoding" },
+	{ "\xc0\x80", 0, "overlong encoding" },
+	{ "\xe0\x80\xaf", 0, "overlong encoding" },
+	{ "\xe0\x9f\xbf", 0, "overlong encoding" },
+	{ "\xf0\x80\x80\xaf", 0, "overlong encoding" },
+	{ "\xf0\x8f\xbf\xbf", 0, "overlong encoding" },
+	{ "\xed\xa0\x80", 0, "UTF-16 surrogate" },
+	{ "\xed\xbf\xbf", 0, "UTF-16 surrogate" },
+	{ "\xe2\x82\xac\xed\xa0\xbd\xed\xb8\x80", 3, "UTF-16 surrogate" },
+	{ "\xf4\x90\x80\x80", 0, "above U+10FFFF" },
+	{ "\xf4\xbf\xbf\xbf", 0, "above U+10FFFF" },
+	{ "\xf5\x80\x80\x80", 0, "above U+10FFFF" },
+	{ "\xf7\xbf\xbf\xbf", 0, "above U+10FFFF" },
+	{ "\xf8\x88\x80\x80\x80", 0, "a byte UTF-8 never uses" },
+	{ "\xfc\x84\x80\x80\x80\x80", 0, "a byte UTF-8 never uses" },
+	{ "\xfe", 0, "a byte UTF-8 never uses" },
+	{ "\xff", 0, "a byte UTF-8 never uses" },
+	{ "\xc3", 0, "truncated sequence" },
+	{ "\xe2\x82", 0, "truncated sequence" },
+	{ "\xf0\x9f\x98", 0, "truncated sequence" },
+	{ "\xe2\x28\xa1", 0, "truncated sequence" },
+	{ "\xf0\x9f\x98\x28", 0, "truncated sequence" },
+	{ "a\xc3\xa9\xc3", 3, "truncated sequence" },
+};
+
+/* Where a bad sequence goes: between prefix and suffix. */
+static const struct {
+	const char *where, *prefix, *suffix;
+} utf8_places[] = {
+	{ "at the start", "", "{\"id\":1,\"method\":\"m\"}" },
+	{ "in a string", "{\"id\":1,\"method\":\"m\",\"params\":{\"s\":\"x",
+	  "y\"}}" },
+	{ "in a key", "{\"id\":1,\"method\":\"m\",\"params\":{\"", "\":1}}" },
+	{ "in the id", "{\"id\":\"", "\",\"method\":\"m\"}" },
+	{ "in the method", "{\"id\":2,\"method\":\"", "\"}" },
+	{ "at the end", "{\"id\":1,\"method\":\"m\"}", "" },
+};
+
+/*
+ * Each malformed sequence in each place is a parse error naming the byte, with
+ * no id (one inside the id must not be echoed) and msg untouched.
+ */
+static void
+test_utf8(void)
+{
+	struct jrpc_msg msg, sentinel;
+	struct jrpc_reject rej;
+	char text[256], want[128];
+	size_t i, k, pl, bl, sl;
+	int r;
+
+	memset(&sentinel, 0xa5, sizeof(sentinel));
+	for (i = 0; i < sizeof(bad_utf8) / sizeof(bad_utf8[0]); i++) {
+		for (k = 0; k < sizeof(utf8_places) / sizeof(utf8_places[0]); k++) {
+			pl = strlen(utf8_places[k].prefix);
+			bl = strlen(bad_utf8[i].bytes);
+			sl = strlen(utf8_places[k].suffix);
+			if (pl + bl + sl > sizeof(text))
+				bail("utf8 case %zu too long", i);
+			memcpy(text, utf8_places[k].prefix, pl);
+			memcpy(text + pl, bad_utf8[i].bytes, bl);
+			memcpy(text + pl + bl, utf8_places[k].suffix, sl);
+			snprintf(want, sizeof(want), "invalid UTF-8 at byte %zu (0x%02x): ",
+			    pl + bad_utf8[i].at,
+			    (unsigned char)bad_utf8[i].bytes[bad_utf8[i].at]);
+			msg = sentinel;
+			r = parse_exact(text, pl + bl + sl, &msg, &rej);
+			if (!ok(r == PROTO_ERR_JSON && rej.code == JRPC_PARSE_ERROR &&
+			    rej.id == NULL && strstr(rej.message, want) != NULL &&
+			    strstr(rej.message, bad_utf8[i].why) != NULL &&
+			    memcmp(&msg, &sentinel, sizeof(msg)) == 0,
+			    "bad UTF-8 %zu %s: %s", i, utf8_places[k].where,
+			    bad_utf8[i].why))
+				diag("    got %d \"%s\", want \"%s%s\"", r,
+				    rej.message, want, bad_utf8[i].why);
+			cJSON_Delete(rej.id);
+		}
 	}
 }
 
@@ -623,6 +789,7 @@ main(void)
 	plan_lazy();
 	test_valid();
 	test_rejects();
+	test_utf8();
 	test_truncated();
 	test_nesting();
 	test_error_text();
