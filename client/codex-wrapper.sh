@@ -4,8 +4,12 @@
 # next `codex` on PATH that is not this script.
 # (The words "codex-ssh wrapper" above let codex-connect recognise this file.)
 
+# CODEX_CONNECT_WRAPPER tells codex-connect to name `codex connect` in the hints it
+# prints (`... resume ID` after the TUI); it does not pass it on to the TUI.
 if [ "${1-}" = connect ]; then
 	shift
+	CODEX_CONNECT_WRAPPER=1
+	export CODEX_CONNECT_WRAPPER
 	exec codex-connect "$@"
 fi
 

@@ -10,7 +10,9 @@
 #   (b) codex-connect exec: the mock's text on stdout; an approval declined
 #       without a terminal; --yes
 #   (c) the real Codex TUI (`codex --remote unix://SOCK`) in tmux against
-#       codex-connect's socket: a prompt typed, the mock's reply on the screen
+#       codex-connect's socket: a prompt typed, the mock's reply on the screen;
+#       after it, codex-connect's "to resume" hint, and `codex connect HOST
+#       resume ID` (through the wrapper) and `resume --last` back on the thread
 #   (d) the link cut, then black-holed, in the middle of a 20,000-delta turn
 #       (tests/client/relay.py): every delta exactly once, in order; and the
 #       framed tunnel-probe with the ssh client killed mid-turn
@@ -449,7 +451,7 @@ done
 ok "$([ -S "$SOCKDIR/sock" ]; echo $?)" "--no-tui --socket: codex-connect serves the remote app server on a unix socket"
 
 if ! command -v tmux >/dev/null 2>&1; then
-	skip "tmux not installed" 9
+	skip "tmux not installed" 23
 else
 	at_exit "tmux -S '$T/tmux.sock' kill-server 2>/dev/null"
 	t1=$(date +%s)
@@ -484,7 +486,7 @@ else
 	diag "TUI: $(($(date +%s) - t1)) s from start to the approved command's answer"
 
 	cc devbox status
-	like "$OUT" "^ +[0-9]+ +app-server +[0-9]+ +attached" "status while the TUI is attached: its app-server session"
+	like "$OUT" "^ +[0-9]+ +[0-9]+ +app-server +[0-9]+ +attached" "status while the TUI is attached: its app-server session"
 
 	nolisten_check_user_procs codex-connect codex-subsystem codex >"$T/nl" 2>&1
 	ok $? "no codex-connect, codex-subsystem or codex process (TUI, app server) listens on TCP/UDP" ||
@@ -509,13 +511,77 @@ else
 	tui_quit() {
 		_q=0
 		while [ $_q -lt 5 ]; do
-			tmux -S "$T/tmux.sock" send-keys -t tui2 C-c
+			tmux -S "$T/tmux.sock" send-keys -t "$TUI_S" C-c
 			screen_wait '^CONNECT-EXITED' 3 && break
 			_q=$((_q + 1))
 		done
 		screen_wait '^CONNECT-EXITED 0$' 1
 	}
 	tui_step "  Ctrl-C quits the TUI, and codex-connect exits 0 with it" tui_quit
+	# resume_hint: codex-connect's last line after the TUI (lines joined, as the
+	# pane wraps them) in $HINT, its thread id in $HINT_ID; the id in the TUI's own
+	# hint (`codex --remote unix://... resume ID`, our socket, gone now) in $TUI_ID.
+	resume_hint() {
+		_pane=$(tmux -S "$T/tmux.sock" capture-pane -p -J -S - -t "$TUI_S" 2>/dev/null)
+		HINT=$(printf '%s\n' "$_pane" | sed -n 's/^codex-connect: to resume this session: //p' | tail -n 1)
+		HINT_ID=$(printf '%s\n' "$HINT" | sed -n 's/.* resume \([0-9a-f-]\{36\}\)$/\1/p')
+		TUI_ID=$(printf '%s\n' "$_pane" | sed -n 's/.*codex --remote unix:[^ ]* resume \([0-9a-f-]\{36\}\).*/\1/p' | tail -n 1)
+		SCREEN=$_pane
+		[ -n "$HINT_ID" ] && [ "$HINT_ID" = "$TUI_ID" ]
+	}
+	tui_step "  then codex-connect names the command to resume it, with the thread's id" resume_hint
+	diag "  $HINT"
+	is "$HINT" "codex-connect -F $CFG devbox resume $HINT_ID" \
+	    "  the command repeats the options and the host as typed"
+
+	# That command, through the `codex` wrapper (`codex connect ...`): the TUI on
+	# the same remote thread, its history on the screen, and the model gets it.
+	# The TUI's CODEX_HOME is not the app server's: the thread can only come from
+	# the remote.
+	mkdir -p "$T/bin" "$T/tuihome"
+	cp "$CODEX_HOME/config.toml" "$T/tuihome/"
+	cp "$top_srcdir/client/codex-wrapper.sh" "$T/bin/codex"
+	chmod 755 "$T/bin/codex"
+	TUI_S=tui3
+	tmux -S "$T/tmux.sock" new-session -d -s tui3 -x 160 -y 48 \
+	    "cd '$T/work' && env PATH='$T/bin:$B/client:$PATH' CODEX_HOME='$T/tuihome' CODEX_CLI='$CODEX_BIN' TERM=xterm-256color timeout --foreground 120 codex connect ${HINT#codex-connect }; echo CONNECT-EXITED \$?; sleep 60"
+	TW=30
+	[ -n "$HINT_ID" ] || TW=0
+	tui_step "codex connect ... resume ID: the TUI shows the earlier conversation" \
+	    screen_wait 'say hello again' $TW
+	tui_step "  with the mock model's earlier reply" screen_wait 'Hello from the mock model\.' 1
+	[ "$TW" -gt 0 ] && tui_type "recall"
+	tui_step "  a new prompt is answered with the thread's history" \
+	    screen_wait 'Earlier you said: say hello again\.' $TW
+	tui_step "  Ctrl-C quits; exit 0" tui_quit
+	resume_hint
+	is "$HINT" "codex connect -F $CFG devbox resume $HINT_ID" \
+	    "  the hint names \`codex connect\` when run by the wrapper, and the same thread"
+	is "$HINT_ID" "$TUI_ID" "  (the thread the TUI was on)"
+	RESUMED_ID=$HINT_ID
+
+	# resume --last: the thread last used on the remote.
+	TUI_S=tui4
+	tmux -S "$T/tmux.sock" new-session -d -s tui4 -x 160 -y 48 \
+	    "cd '$T/work' && env CODEX_HOME='$T/tuihome' CODEX_CLI='$CODEX_BIN' TERM=xterm-256color timeout --foreground 120 '$CONNECT' -F '$CFG' devbox resume --last; echo CONNECT-EXITED \$?; sleep 60"
+	TW=30
+	tui_step "codex-connect HOST resume --last: the TUI on the thread last used" \
+	    screen_wait 'Earlier you said: say hello again\.' $TW
+	tui_step "  Ctrl-C quits; exit 0" tui_quit
+	resume_hint
+	is "$HINT" "codex-connect -F $CFG devbox resume $RESUMED_ID" \
+	    "  the hint names that thread (and not --last)"
+
+	# The TUI starts a thread at launch, but it is saved only with a first
+	# prompt: quit before one, no hint (resuming it would fail).
+	TUI_S=tui5
+	tmux -S "$T/tmux.sock" new-session -d -s tui5 -x 160 -y 48 \
+	    "cd '$T/work' && env CODEX_HOME='$CODEX_HOME' CODEX_CLI='$CODEX_BIN' TERM=xterm-256color timeout --foreground 120 '$CONNECT' -F '$CFG' devbox; echo CONNECT-EXITED \$?; sleep 60"
+	TW=30
+	tui_step "codex-connect HOST, quit before any prompt" screen_wait 'Ask Codex to do anything' $TW
+	tui_step "  Ctrl-C quits; exit 0" tui_quit
+	resume_hint
+	is "$HINT" "" "  no resume hint: the thread was never saved"
 	tmux -S "$T/tmux.sock" kill-server 2>/dev/null
 fi
 kill -TERM $sock_pid 2>/dev/null
