@@ -331,14 +331,18 @@ elif a.scenario == "exec-server":
                                                     r["environmentInfo"]["shell"]["name"]))
     i = request("process/start", {"processId": "p1", "argv": ["sh", "-c", "echo out-$((6*7)); exit 3"],
                                   "cwd": "file://" + a.cwd, "env": {"PATH": "/usr/bin:/bin"}, "tty": False})
-    chunks, code = [], [None]
+    # process/exited may come before process/output (0.169 sends them from two
+    # tasks); process/closed comes after both.
+    chunks, code, closed = [], [None], [False]
     def note(m):
         if m.get("method") == "process/output":
             chunks.append(base64.b64decode(m["params"]["chunk"]))
         elif m.get("method") == "process/exited":
             code[0] = m["params"]["exitCode"]
+        elif m.get("method") == "process/closed":
+            closed[0] = True
     answer(i, note)
-    while code[0] is None:
+    while code[0] is None or not closed[0]:
         note(recv())
     print("OK process: output %r, exit code %s" % (b"".join(chunks).decode(), code[0]))
     data = base64.b64decode(answer(request("fs/readFile", {"path": "file://" + a.file}))["dataBase64"])
