@@ -134,7 +134,8 @@ die_usage(void)
 	    "       codex-connect --list [--json]\n"
 	    "options: -F ssh_config  -p port  -l user  -i identity  -o Key=Value  -s subsystem\n"
 	    "         -v  -q  --socket PATH  --no-tui  --plain  --no-compress  --backend NAME\n"
-	    "         --ping-interval S  --dead-after S  --give-up S  --close-wait S\n");
+	    "         --ping-interval S  --dead-after S  --give-up S  --close-wait S\n"
+	    "         --no-bootstrap\n");
 }
 
 int
@@ -142,7 +143,7 @@ app_parse(int argc, char **argv, struct app_opts *o, int *done)
 {
 	enum { O_STDIO = 256, O_SOCKET, O_NOTUI, O_PLAIN, O_NOCOMP, O_BACKEND, O_LIST,
 	    O_JSON, O_YES, O_CWD, O_MODEL, O_SANDBOX, O_APPROVAL, O_PING, O_DEAD,
-	    O_GIVEUP, O_CLOSEWAIT, O_VERSION, O_HELP, O_LAST };
+	    O_GIVEUP, O_CLOSEWAIT, O_NOBOOT, O_VERSION, O_HELP, O_LAST };
 	static const struct option lo[] = {
 		{ "stdio", no_argument, NULL, O_STDIO },
 		{ "socket", required_argument, NULL, O_SOCKET },
@@ -161,6 +162,7 @@ app_parse(int argc, char **argv, struct app_opts *o, int *done)
 		{ "dead-after", required_argument, NULL, O_DEAD },
 		{ "give-up", required_argument, NULL, O_GIVEUP },
 		{ "close-wait", required_argument, NULL, O_CLOSEWAIT },
+		{ "no-bootstrap", no_argument, NULL, O_NOBOOT },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ "help", no_argument, NULL, O_HELP },
 		{ "last", no_argument, NULL, O_LAST },
@@ -216,6 +218,7 @@ app_parse(int argc, char **argv, struct app_opts *o, int *done)
 		case O_DEAD: o->link.dead_after_ms = (int)(atof(optarg) * 1000); break;
 		case O_GIVEUP: o->link.give_up_ms = (int)(atof(optarg) * 1000); break;
 		case O_CLOSEWAIT: o->close_wait_ms = (int)(atof(optarg) * 1000); break;
+		case O_NOBOOT: o->link.no_bootstrap = 1; break;
 		case O_LAST: o->resume_last = 1; break;
 		case O_VERSION:
 			printf("codex-connect %s\n", PACKAGE_VERSION);
@@ -1393,6 +1396,39 @@ do_list(struct app_opts *o)
 /* ---- the loop ------------------------------------------------------------ */
 
 /*
+ * Where our static codex-subsystem builds are, for the bootstrap's upload:
+ * $CODEX_SSH_BUILDS, the installed ones, and, for a codex-connect run from its
+ * build tree or an unpacked prefix, the places relative to this executable.
+ */
+static const char *const *
+build_dirs(void)
+{
+	static char self[4096], rel1[4200], rel2[4200];
+	static const char *dirs[5];
+	const char *env = getenv("CODEX_SSH_BUILDS");
+	ssize_t n;
+	char *slash;
+	int k = 0;
+
+	if (env != NULL && *env != '\0')
+		dirs[k++] = env;
+	dirs[k++] = CXS_LIBEXECDIR "/codex-ssh";
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		if ((slash = strrchr(self, '/')) != NULL) {
+			*slash = '\0';
+			snprintf(rel1, sizeof(rel1), "%s/../libexec/codex-ssh", self);
+			snprintf(rel2, sizeof(rel2), "%s/../static", self);
+			dirs[k++] = rel1;
+			dirs[k++] = rel2;
+		}
+	}
+	dirs[k] = NULL;
+	return dirs;
+}
+
+/*
  * --stdio after stdin's EOF: the remote gives its backend EOF once everything sent
  * was delivered, and codex-connect waits for what it still says, as long as the
  * remote session runs but at most --close-wait seconds. Past that it answers what
@@ -1450,6 +1486,8 @@ app_run(struct app_opts *o)
 	/* status needs only codex-subsystem: a plain channel starts no backend. */
 	if (o->mode == APP_STATUS)
 		o->link.plain = 1;
+	o->link.version = PACKAGE_VERSION;
+	o->link.build_dirs = build_dirs();
 	a.link = link_open(&o->link, err, sizeof(err));
 	if (a.link == NULL) {
 		fprintf(stderr, "codex-connect: %s\n", err);

@@ -16,6 +16,7 @@
 
 #include <sodium.h>
 
+#include "bootstrap/boot.h"
 #include "client/link.h"
 #include "proto/buf.h"
 #include "proto/jsonl.h"
@@ -34,6 +35,8 @@ struct stream {
 	struct tunnel *t;           /* framed */
 	struct jsonl_reader *lines; /* plain: from the remote */
 	struct buf *out;            /* bytes for the channel */
+	uint8_t *pre;               /* bytes the bootstrap read past its last answer */
+	size_t prelen;
 	int64_t last_rx_ms;
 	int64_t last_ping_ms;
 	int64_t ack_due_ms;         /* an ACK is owed and must go by then; 0: none */
@@ -59,6 +62,7 @@ struct link {
 	int failed;
 	char reason[600];
 	char target[300];
+	int bootstrap;              /* the subsystem was refused: use the exec fallback */
 };
 
 static int64_t
@@ -95,6 +99,7 @@ stream_drop_channel(struct stream *s)
 		ssh_channel_free(s->ch);
 		s->ch = NULL;
 	}
+	s->prelen = 0;
 	buf_reset(s->out);
 }
 
@@ -108,14 +113,114 @@ stream_end(struct stream *s, unsigned code, const char *reason)
 	snprintf(s->end_reason, sizeof(s->end_reason), "%s", reason);
 }
 
+/* The bootstrap's I/O on an exec channel (the session is in blocking mode). */
+static int
+boot_read(void *ctx, void *buf, size_t n, int timeout_ms)
+{
+	ssh_channel ch = ctx;
+	int avail = ssh_channel_poll_timeout(ch, timeout_ms, 0);
+
+	if (avail == 0)
+		return ssh_channel_is_eof(ch) ? 0 : BOOT_IO_TIMEOUT;
+	if (avail == SSH_EOF)
+		return 0;
+	if (avail < 0)
+		return -1;
+	return ssh_channel_read(ch, buf, (uint32_t)((size_t)avail < n ? (size_t)avail : n),
+	    0);
+}
+
+static int
+boot_write(void *ctx, const void *buf, size_t n)
+{
+	const uint8_t *p = buf;
+	int w;
+
+	while (n > 0) {
+		w = ssh_channel_write(ctx, p, (uint32_t)(n > 32768 ? 32768 : n));
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static void
+boot_errtail(void *ctx, char *out, size_t outlen)
+{
+	int k = 0, n;
+
+	while ((size_t)k + 1 < outlen && (n = ssh_channel_read_nonblocking(ctx, out + k,
+	    (uint32_t)(outlen - 1 - (size_t)k), 1)) > 0)
+		k += n;
+	out[k > 0 ? k : 0] = '\0';
+	while (k > 0 && (out[k - 1] == '\n' || out[k - 1] == '\r'))
+		out[--k] = '\0';
+	for (n = 0; n < k; n++)
+		if (out[n] == '\n' || out[n] == '\r')
+			out[n] = ' ';
+}
+
+/*
+ * The subsystem is not registered: run the bootstrap on an exec channel, which
+ * ends with codex-subsystem running on it (bootstrap/boot.h).
+ */
+static int
+stream_bootstrap(struct stream *s, char *err, size_t errlen)
+{
+	struct link *l = s->l;
+	struct boot_opts bo;
+	struct boot_io io;
+	char berr[900];
+	int r;
+
+	r = sshconn_open_exec(l->c, BOOT_COMMAND, &s->ch, err, errlen);
+	if (r != 0)
+		return r;
+	memset(&bo, 0, sizeof(bo));
+	bo.version = l->o.version;
+	bo.build_dirs = l->o.build_dirs;
+	bo.host = l->target;
+	bo.verbose = l->o.ssh.verbose > 0;
+	bo.progress = !l->o.quiet && isatty(2);
+	io.ctx = s->ch;
+	io.read = boot_read;
+	io.write = boot_write;
+	io.errtail = boot_errtail;
+	free(s->pre);
+	s->pre = NULL;
+	s->prelen = 0;
+	if ((r = boot_run(&io, &bo, &s->pre, &s->prelen, berr, sizeof(berr))) != 0) {
+		snprintf(err, errlen, "%s", berr);
+		ssh_channel_free(s->ch);
+		s->ch = NULL;
+		return r == BOOT_ERR_IO && !ssh_is_connected(sshconn_session(l->c)) ?
+		    SSHCONN_ERR_PROTOCOL : SSHCONN_ERR_REFUSED;
+	}
+	return 0;
+}
+
 /* Opens the channel of s and starts (or resumes) its session. */
 static int
 stream_attach(struct stream *s, char *err, size_t errlen)
 {
 	struct link *l = s->l;
+	char why[600];
 	int r;
 
-	r = sshconn_open_channel(l->c, l->o.subsystem, &s->ch, err, errlen);
+	r = l->bootstrap ? SSHCONN_ERR_REFUSED :
+	    sshconn_open_channel(l->c, l->o.subsystem, &s->ch, why, sizeof(why));
+	if (r == SSHCONN_ERR_REFUSED && !l->o.no_bootstrap) {
+		/* Not registered: bootstrap through the login shell, from now on
+		 * for every stream of this link. */
+		if (!l->bootstrap && l->o.ssh.verbose > 0)
+			fprintf(stderr, "codex-connect: %s; trying the exec fallback\n",
+			    why);
+		l->bootstrap = 1;
+		r = stream_bootstrap(s, err, errlen);
+	} else if (r != 0)
+		snprintf(err, errlen, "%s", why);
 	if (r != 0)
 		return r;
 	buf_reset(s->out);
@@ -286,6 +391,7 @@ static void
 stream_free(struct stream *s)
 {
 	stream_drop_channel(s);
+	free(s->pre);
 	tunnel_free(s->t);
 	jsonl_free(s->lines);
 	buf_free(s->out);
@@ -491,7 +597,14 @@ stream_pump_in(struct stream *s, int64_t now)
 			if (room < want)
 				want = room < 4096 ? 4096 : room;
 		}
-		n = ssh_channel_read_nonblocking(s->ch, buf, (uint32_t)want, 0);
+		if (s->prelen > 0) {
+			/* What the bootstrap read past its last answer comes first. */
+			n = (int)(s->prelen < want ? s->prelen : want);
+			memcpy(buf, s->pre, (size_t)n);
+			memmove(s->pre, s->pre + n, s->prelen - (size_t)n);
+			s->prelen -= (size_t)n;
+		} else
+			n = ssh_channel_read_nonblocking(s->ch, buf, (uint32_t)want, 0);
 		/* SSH_EOF (-127) once the remote's EOF was read: handled below. */
 		if (n == SSH_EOF || n == SSH_AGAIN)
 			n = 0;

@@ -32,6 +32,9 @@ struct link_opts {
 	int dead_after_ms;         /* no frame for ... = link dead; 0 = 15000 */
 	int give_up_ms;            /* stop reconnecting after ...; 0 = 300000 */
 	int quiet;                 /* no status line on the terminal */
+	int no_bootstrap;          /* a refused subsystem is an error, no exec fallback */
+	const char *version;       /* ours: the bootstrap runs codex-subsystem VERSION */
+	const char *const *build_dirs; /* where our static builds are (boot.h) */
 };
 
 struct link;

@@ -15,7 +15,7 @@
 #include <cJSON.h>
 #include <sodium.h>
 
-#include "bootstrap/register.h"
+#include "subsystem/register.h"
 #include "subsystem/backend.h"
 #include "subsystem/config.h"
 #include "subsystem/ctl.h"
@@ -175,7 +175,7 @@ main(int argc, char **argv)
 		cmd = argv[1];
 		argv++;
 		argc--;
-		/* These have their own options (see bootstrap/register.h). */
+		/* These have their own options (see subsystem/register.h). */
 		if (strcmp(cmd, "register") == 0 || strcmp(cmd, "unregister") == 0)
 			return reg_main(argc, argv, cmd[0] == 'u');
 	}

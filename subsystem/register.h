@@ -4,8 +4,8 @@
  * (DIR/codex-ssh-NAME.conf), validated with `sshd -t`, rolled back when sshd
  * rejects the result, then sshd reloaded.
  */
-#ifndef CXS_BOOTSTRAP_REGISTER_H
-#define CXS_BOOTSTRAP_REGISTER_H
+#ifndef CXS_SUBSYSTEM_REGISTER_H
+#define CXS_SUBSYSTEM_REGISTER_H
 
 #define REG_DEFAULT_NAME "codex"
 #define REG_DEFAULT_CONFIG "/etc/ssh/sshd_config"

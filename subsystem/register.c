@@ -25,7 +25,7 @@
 
 #include "cxs_config.h"
 
-#include "bootstrap/register.h"
+#include "subsystem/register.h"
 #include "subsystem/backend.h"
 
 #define REG_MAX_FILE (256 * 1024)    /* bigger than any sane sshd_config */

@@ -1,0 +1,167 @@
+# shellcheck shell=sh
+# remote.sh - the bootstrap codex-connect runs on a host where the `codex` SSH
+# subsystem is not registered. Embedded into codex-connect at build time.
+#
+# codex-connect opens an exec channel running `exec /bin/sh -s` and sends one line:
+#     exec /bin/sh -c 'THIS SCRIPT' cxs-boot TAG VERSION
+# so that whichever shell reads the channel (sh, or a shell an rc file exec'd)
+# hands the script to /bin/sh whole. Answers are lines "@@TAG@@ WORD ARGS" printed
+# after a newline; anything else on stdout is an rc file's noise. The client sends
+# nothing until the script asks, so no shell can read ahead into its data:
+#
+#   -> HELLO OS ARCH                  always first
+#   -> EXEC PATH                      codex-subsystem VERSION is installed: it is
+#                                     exec'd on this channel right after this line
+#   -> NEED OS ARCH                   none installed: the client answers a line
+#   <- UPLOAD SIZE SHA256             SIZE bytes follow once READY is printed
+#   <- NONE                           the client has no build for OS ARCH
+#   -> READY                          (after UPLOAD) send the bytes now
+#   -> EXEC PATH                      verified, installed, exec'd
+#   -> FAIL WHAT REASON...            nothing runs; WHAT: dir, lock, verify,
+#                                     checksum, size, run, none
+#
+# POSIX sh only; absolute-path-free but PATH is set so that a login PATH missing
+# mkdir, chmod or sha256sum does not matter. Installs under
+# ~/.codex/ssh/bin/VERSION/ in 0700 directories owned by the user; refuses a
+# directory that is a symlink, not the user's, or group/world-writable. One upload
+# at a time per version (a lock directory; a lock whose holder died is taken over).
+
+tag=$1
+version=$2
+PATH=/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin${PATH:+:$PATH}
+export PATH
+umask 077
+
+say() {
+	printf '\n@@%s@@ %s\n' "$tag" "$*"
+}
+
+fail() {
+	say FAIL "$@"
+	exit 1
+}
+
+os=$(uname -s 2>/dev/null) || os=unknown
+arch=$(uname -m 2>/dev/null) || arch=unknown
+say HELLO "$os" "$arch"
+
+# The user's home: sshd sets HOME; never ask NSS.
+home=${HOME:-}
+if [ -z "$home" ] || [ ! -d "$home" ]; then
+	fail dir "no usable HOME ($home)"
+fi
+
+# A codex-subsystem of our version: "codex-subsystem VERSION" from --version.
+right_version() {
+	[ -f "$1" ] && [ -x "$1" ] || return 1
+	v=$("$1" --version 2>/dev/null) || return 1
+	[ "$v" = "codex-subsystem $version" ]
+}
+
+dir=$home/.codex/ssh/bin/$version
+bin=$dir/codex-subsystem
+
+find_installed() {
+	for c in "$bin" /usr/local/libexec/codex-subsystem /usr/libexec/codex-subsystem \
+	    /usr/local/lib/codex-ssh/codex-subsystem /usr/lib/codex-ssh/codex-subsystem \
+	    "$(command -v codex-subsystem 2>/dev/null)"; do
+		[ -n "$c" ] && right_version "$c" && { found=$c; return 0; }
+	done
+	return 1
+}
+
+if find_installed; then
+	say EXEC "$found"
+	exec "$found"
+fi
+
+# A directory we may install into: ours, a real directory, nobody else can write.
+safe_dir() {
+	if [ ! -e "$1" ] && [ ! -L "$1" ]; then
+		mkdir -m 700 "$1" 2>/dev/null || [ -d "$1" ] || fail dir "cannot create $1"
+	fi
+	[ -L "$1" ] && fail dir "$1 is a symbolic link; refusing to use it"
+	[ -d "$1" ] || fail dir "$1 is not a directory"
+	[ -O "$1" ] || fail dir "$1 is not owned by you; refusing to use it"
+	perm=$(ls -ld "$1" 2>/dev/null) || fail dir "cannot inspect $1"
+	case $perm in
+	?????w????*|????????w?*) fail dir "$1 is writable by others; refusing to use it" ;;
+	esac
+}
+for d in "$home/.codex" "$home/.codex/ssh" "$home/.codex/ssh/bin" "$dir"; do
+	safe_dir "$d"
+done
+
+# One upload per version at a time. The lock holds its owner's pid; a lock whose
+# owner is gone (a killed upload) is taken over.
+lock=$dir/.lock
+n=0
+while ! mkdir "$lock" 2>/dev/null; do
+	owner=$(cat "$lock/pid" 2>/dev/null)
+	if [ -n "$owner" ] && ! kill -0 "$owner" 2>/dev/null; then
+		rm -rf "$lock"
+		continue
+	fi
+	if [ -z "$owner" ] && [ "$n" -ge 10 ]; then
+		# A lock without a pid for 2 s: its owner died between the two steps.
+		rm -rf "$lock"
+		continue
+	fi
+	n=$((n + 1))
+	[ "$n" -le 600 ] || fail lock "another upload holds $lock for over 2 minutes"
+	sleep 0.2 2>/dev/null || sleep 1
+done
+echo $$ >"$lock/pid"
+trap 'rm -rf "$lock" "$tmp"' EXIT
+trap 'exit 1' HUP INT TERM
+
+# Another first connection may have installed it while we waited.
+if find_installed; then
+	rm -rf "$lock"
+	trap - EXIT
+	say EXEC "$found"
+	exec "$found"
+fi
+
+say NEED "$os" "$arch"
+IFS=' ' read -r what size sum || fail none "no answer from the client"
+case $what in
+UPLOAD) ;;
+*) fail none "no build of codex-subsystem $version for $os $arch" ;;
+esac
+case $size in
+''|*[!0-9]*) fail size "bad size $size" ;;
+esac
+
+tmp=$dir/.upload.$$
+: >"$tmp" || fail dir "cannot write $tmp"
+say READY
+if command -v head >/dev/null 2>&1 && head -c 1 </dev/null >/dev/null 2>&1; then
+	head -c "$size" >"$tmp"
+else
+	dd bs=1 count="$size" of="$tmp" 2>/dev/null
+fi
+got=$(wc -c <"$tmp" | tr -d ' ')
+[ "$got" = "$size" ] || fail size "received $got of $size bytes"
+
+if command -v sha256sum >/dev/null 2>&1; then
+	have=$(sha256sum "$tmp")
+elif command -v shasum >/dev/null 2>&1; then
+	have=$(shasum -a 256 "$tmp")
+elif command -v openssl >/dev/null 2>&1; then
+	have=$(openssl dgst -sha256 -r "$tmp")
+elif command -v busybox >/dev/null 2>&1; then
+	have=$(busybox sha256sum "$tmp")
+else
+	fail verify "no sha256sum, shasum, openssl or busybox to verify the upload; not running it"
+fi
+have=${have%% *}
+[ "$have" = "$sum" ] || fail checksum "the upload's SHA-256 is $have, not $sum; not running it"
+
+chmod 700 "$tmp" || fail dir "cannot chmod $tmp"
+"$tmp" --version >/dev/null 2>&1 || fail run "the uploaded codex-subsystem does not run here (a noexec home?)"
+mv -f "$tmp" "$bin" || fail dir "cannot install $bin"
+rm -rf "$lock"
+trap - EXIT
+say EXEC "$bin"
+exec "$bin"

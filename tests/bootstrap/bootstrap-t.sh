@@ -1,0 +1,190 @@
+#!/bin/sh
+# bootstrap-t.sh - codex-connect on a host where nobody installed anything: a
+# private sshd with no `Subsystem codex` line, throw-away Unix users with empty
+# homes. The first connect uploads codex-subsystem (SHA-256 checked on the remote)
+# and works; the second reuses it; a corrupted upload is refused and nothing runs;
+# bash, dash, zsh, fish and tcsh login shells with rc files that print text, a
+# .bashrc that ends in `exec zsh -l`, a $SHELL that accepts only -c, a login PATH
+# without mkdir/chmod/sha256sum; two first connects at once upload once; a lock
+# left by a killed upload is taken over; a home directory others can write is
+# refused.
+#
+# Needs root (useradd) and the static build in $top_builddir/static (./dev test
+# makes it); skips otherwise.
+: "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+: "${top_builddir:=$PWD}"
+. "$top_srcdir/tests/lib/tap.sh"
+. "$top_srcdir/tests/lib/sshd.sh"
+
+B=$top_builddir
+CONNECT=$B/client/codex-connect
+FAKE=$B/tests/fake-app-server
+V=$("$B/subsystem/codex-subsystem" --version | sed 's/^codex-subsystem //')
+
+sshd_available || skip_all "$SSHD_WHY"
+[ "$(id -u)" = 0 ] || skip_all "needs root to create throw-away users"
+command -v useradd >/dev/null 2>&1 || skip_all "useradd not installed"
+builds=${CODEX_SSH_BUILDS:-$B/static}
+[ -x "$builds/linux-$(uname -m)/codex-subsystem" ] ||
+    skip_all "no static build in $builds (./dev static makes it)"
+export CODEX_SSH_BUILDS="$builds"
+unset SSH_AUTH_SOCK SSH_AGENT_PID SSH_ASKPASS DISPLAY CODEX_CLI
+
+tap_tmpdir T
+chmod 755 "$T"
+sshd_start "$T/sshd" || bail "cannot start sshd"
+at_exit "sshd_stop"
+chmod 755 "$T/sshd"
+chmod 644 "$SSHD_DIR/authorized_keys"
+
+INIT='{"id":1,"method":"initialize","params":{"clientInfo":{"name":"boot-t","version":"1"}}}'
+users=
+
+# mkuser NAME SHELL: a throw-away user whose empty-ish home has `codex` (the fake
+# app server) in ~/bin, on the login PATH only, and noisy rc files.
+mkuser() {
+	u=cxs-b-$1
+	h=$T/home-$1
+	userdel "$u" >/dev/null 2>&1
+	useradd -M -d "$h" -s "$2" "$u" >/dev/null 2>&1 || return 1
+	usermod -p '*' "$u" >/dev/null 2>&1
+	users="$users $u"
+	mkdir -p "$h/bin" "$h/.config/fish"
+	ln -sf "$FAKE" "$h/bin/codex"
+	noise='echo "Welcome to devbox! {not json}"'
+	printf '%s\nexport PATH="$HOME/bin:$PATH"\n' "$noise" >"$h/.profile"
+	printf '%s\nexport PATH="$HOME/bin:$PATH"\n' "$noise" >"$h/.bash_profile"
+	printf 'echo "bashrc says hi"\n' >"$h/.bashrc"
+	printf 'echo "zshenv chatter"\n' >"$h/.zshenv"
+	printf '%s\nexport PATH="$HOME/bin:$PATH"\n' "$noise" >"$h/.zprofile"
+	printf 'echo "fish greeting"\nset -gx PATH $HOME/bin $PATH\n' >"$h/.config/fish/config.fish"
+	printf 'echo "cshrc noise"\n' >"$h/.cshrc"
+	printf 'echo "login noise"\nsetenv PATH $HOME/bin:$PATH\n' >"$h/.login"
+	chown -R "$u" "$h"
+	chmod 755 "$h"
+}
+
+# Every process of our users ends with the test, and so do the users.
+cleanup_users() {
+	for u in $users; do
+		pkill -KILL -u "$u" >/dev/null 2>&1
+		userdel "$u" >/dev/null 2>&1
+	done
+}
+at_exit cleanup_users
+
+# connect USER [ARGS...]: an initialize through codex-connect --stdio; stdout in
+# $OUT, stderr in $ERR, exit status in $RC.
+connect() {
+	_u=$1
+	shift
+	OUT=$(printf '%s\n' "$INIT" | timeout -k 5 60 "$CONNECT" -F "$SSH_CONFIG" -l "$_u" \
+	    "$@" testhost --stdio 2>"$T/err")
+	RC=$?
+	ERR=$(cat "$T/err")
+}
+
+answered='^\{"id":1,"result":\{"userAgent":"fake-app-server'
+
+plan_lazy
+
+# ---- first and second connect ---------------------------------------------------------
+mkuser bash /bin/bash || bail "useradd failed"
+connect cxs-b-bash
+like "$OUT" "$answered" "no Subsystem line, empty home: the first connect works"
+is "$RC" 0 "  exit 0"
+like "$ERR" "uploaded codex-subsystem $V" "  after uploading codex-subsystem (said on stderr)"
+bin=$T/home-bash/.codex/ssh/bin/$V/codex-subsystem
+ok "$([ -x "$bin" ]; echo $?)" "  installed as ~/.codex/ssh/bin/$V/codex-subsystem"
+is "$(stat -c %a "$T/home-bash/.codex" "$T/home-bash/.codex/ssh" "$T/home-bash/.codex/ssh/bin" \
+    "$T/home-bash/.codex/ssh/bin/$V" | tr '\n' ' ')" "700 700 700 700 " "  in 0700 directories"
+is "$(sha256sum <"$bin" | cut -d' ' -f1)" \
+    "$(sha256sum <"$builds/linux-$(uname -m)/codex-subsystem" | cut -d' ' -f1)" "  the very build we carry"
+connect cxs-b-bash
+like "$OUT" "$answered" "the second connect works"
+unlike "$ERR" "upload" "  without uploading again"
+
+# ---- a corrupted upload is refused ---------------------------------------------------
+mkuser dash /bin/dash || bail "useradd failed"
+CODEX_CONNECT_TEST_CORRUPT_UPLOAD=1 connect cxs-b-dash
+isnt "$RC" 0 "a corrupted upload: codex-connect fails"
+like "$ERR" "SHA-256 is [0-9a-f]+, not [0-9a-f]+; not running it" "  saying the checksum did not match"
+ok "$([ ! -e "$T/home-dash/.codex/ssh/bin/$V/codex-subsystem" ]; echo $?)" "  nothing installed"
+is "$(pgrep -u cxs-b-dash -f codex-subsystem | grep -c .)" 0 "  nothing runs"
+ok "$(! ls -A "$T/home-dash/.codex/ssh/bin/$V" | grep -q .; echo $?)" "  no temporary file or lock left"
+
+# ---- login shells with noisy rc files --------------------------------------------------
+for sh in /bin/dash /usr/bin/zsh /usr/bin/fish /usr/bin/tcsh; do
+	name=${sh##*/}
+	if [ ! -x "$sh" ]; then
+		skip "$name is not installed"
+		continue
+	fi
+	mkuser "s$name" "$sh" || bail "useradd failed"
+	connect "cxs-b-s$name"
+	like "$OUT" "$answered" "login shell $name with rc files that print text: works"
+done
+
+mkuser execzsh /bin/bash || bail "useradd failed"
+printf 'echo "about to switch"\nexec zsh -l\n' >"$T/home-execzsh/.bashrc"
+connect cxs-b-execzsh
+like "$OUT" "$answered" "a .bashrc that ends in \`exec zsh -l\`: works"
+
+cat >"$T/onlyc" <<'EOF'
+#!/bin/sh
+# a login shell that accepts nothing but -c COMMAND
+[ "$1" = -c ] && [ $# -eq 2 ] || { echo "onlyc: only -c is supported" >&2; exit 64; }
+exec /bin/sh -c "$2"
+EOF
+chmod 755 "$T/onlyc"
+mkuser onlyc "$T/onlyc" || bail "useradd failed"
+# Such a shell reads no login files: the backend is named by its path.
+mkdir -p "$T/home-onlyc/.codex/ssh"
+echo "Backend app-server $FAKE app-server" >"$T/home-onlyc/.codex/ssh/subsystem.conf"
+chown -R cxs-b-onlyc "$T/home-onlyc/.codex"
+chmod -R go-rwx "$T/home-onlyc/.codex"
+connect cxs-b-onlyc
+like "$OUT" "$answered" "a \$SHELL that accepts only -c: works"
+
+mkuser nopath /bin/bash || bail "useradd failed"
+printf 'PATH=/nonexistent\nexport PATH\n' >"$T/home-nopath/.bashrc"
+connect cxs-b-nopath
+like "$OUT" "$answered" "a login PATH without mkdir, chmod or sha256sum: works"
+
+# ---- two first connects at once ---------------------------------------------------------
+mkuser twice /bin/bash || bail "useradd failed"
+for i in 1 2; do
+	printf '%s\n' "$INIT" | timeout -k 5 60 "$CONNECT" -F "$SSH_CONFIG" -l cxs-b-twice \
+	    testhost --stdio >"$T/twice$i.out" 2>"$T/twice$i.err" &
+	eval "tw$i=\$!"
+done
+wait "$tw1"; wait "$tw2"
+like "$(cat "$T/twice1.out")$(cat "$T/twice2.out")" "$answered.*userAgent" "two first connects at once: both work"
+is "$(cat "$T/twice1.err" "$T/twice2.err" | grep -c 'uploaded codex-subsystem')" 1 "  and upload once"
+
+# ---- a lock left by a killed upload -----------------------------------------------------
+mkuser lock /bin/bash || bail "useradd failed"
+d=$T/home-lock/.codex/ssh/bin/$V
+mkdir -p "$d/.lock"
+sh -c 'echo $$' >"$d/.lock/pid"    # a pid that has exited
+chown -R cxs-b-lock "$T/home-lock/.codex"
+chmod -R go-rwx "$T/home-lock/.codex"
+connect cxs-b-lock
+like "$OUT" "$answered" "a lock left by a killed upload is taken over"
+
+# ---- unsafe directories -----------------------------------------------------------------
+mkuser unsafe /bin/bash || bail "useradd failed"
+mkdir -p "$T/home-unsafe/.codex"
+chown cxs-b-unsafe "$T/home-unsafe/.codex"
+chmod 777 "$T/home-unsafe/.codex"
+connect cxs-b-unsafe
+isnt "$RC" 0 "a ~/.codex others can write: refused"
+like "$ERR" "\\.codex is writable by others; refusing to use it" "  saying why"
+
+# Stop what the uploaded codex-subsystems started (hosts exit on their own later).
+for u in $users; do
+	h=$(getent passwd "$u" | cut -d: -f6)
+	[ -x "$h/.codex/ssh/bin/$V/codex-subsystem" ] &&
+	    su -s /bin/sh "$u" -c "HOME=$h $h/.codex/ssh/bin/$V/codex-subsystem stop" >/dev/null 2>&1
+done
+done_testing
