@@ -1597,9 +1597,17 @@ host_run(struct host *h, char *reason, size_t reasonlen)
 			pf[n++] = (struct pollfd){ .fd = cc->fd, .events = POLLIN };
 
 		timeout = busy ? 0 : 1000;
-		for (s = h->sessions; s != NULL; s = s->next)
+		for (s = h->sessions; s != NULL; s = s->next) {
 			if (s->stop_stage > 0 && s->be.pid > 0 && s->stop_at_ms - now < timeout)
 				timeout = s->stop_at_ms - now;
+			/* Ended during housekeep (an EOF that needed no backend): its
+			 * channel closes on the next round, not after a poll timeout. */
+			if (s->be_exited && s->be_eof && s->ch != NULL &&
+			    s->ch->state == CH_OPEN && s->ch->big == NULL &&
+			    s->send_next >= journal_next_seq(s->j) &&
+			    (!s->ch->framed || !frame_enc_busy(s->ch->enc)))
+				timeout = 0;
+		}
 		for (ch = h->chans; ch != NULL; ch = ch->next)
 			if (!ch->dead && ch->ack_due_ms != 0 && ch->ack_due_ms - now < timeout)
 				timeout = ch->ack_due_ms - now;
