@@ -94,18 +94,28 @@ struct boot {
 	struct marker_dec *dec;
 	char *err;
 	size_t errlen;
+	char last_noise[160];        /* the last line of noise, for messages */
 };
 
-/* Why the channel ended early, with what the remote printed on stderr. */
+/*
+ * Why the channel ended early: its exit status, what it printed on stderr, else
+ * the last line it printed on stdout (a ForceCommand's output, say).
+ */
 static int
 boot_eof(struct boot *b, const char *when)
 {
-	char tail[400] = "";
+	char tail[400] = "", st[200] = "";
 
 	if (b->io->errtail != NULL)
 		b->io->errtail(b->io->ctx, tail, sizeof(tail));
-	snprintf(b->err, b->errlen, "the bootstrap on %s ended %s%s%s", b->o->host, when,
-	    tail[0] ? ": " : " (no message; run with -v to see the remote shell's "
+	if (b->io->exit_note != NULL)
+		b->io->exit_note(b->io->ctx, st, sizeof(st));
+	if (tail[0] == '\0' && b->last_noise[0] != '\0')
+		snprintf(tail, sizeof(tail), "it printed \"%s\" (is a ForceCommand or "
+		    "a command= in authorized_keys running instead of the shell?)",
+		    b->last_noise);
+	snprintf(b->err, b->errlen, "the bootstrap on %s ended %s%s%s%s", b->o->host,
+	    when, st, tail[0] ? ": " : " (run with -v to see the remote shell's "
 	    "output)", tail);
 	return BOOT_ERR_IO;
 }
@@ -125,6 +135,9 @@ boot_answer(struct boot *b, struct marker_event *ev, int timeout_ms)
 			if (b->o->verbose)
 				fprintf(stderr, "codex-connect: %s: %.*s\n", b->o->host,
 				    (int)ev->len, ev->noise);
+			snprintf(b->last_noise, sizeof(b->last_noise), "%.*s",
+			    (int)(ev->len < sizeof(b->last_noise) - 1 ? ev->len :
+			    sizeof(b->last_noise) - 1), ev->noise);
 		}
 		if (r < 0) {
 			snprintf(b->err, b->errlen, "the bootstrap on %s: %s", b->o->host,
@@ -255,7 +268,7 @@ boot_run(const struct boot_io *io, const struct boot_opts *o, uint8_t **rest,
 {
 	static const char alnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 	    "0123456789";
-	struct boot b = { io, o, NULL, err, errlen };
+	struct boot b = { io, o, NULL, err, errlen, "" };
 	struct marker_event ev;
 	char tag[TAG_LEN + 1], os[64] = "", arch[64] = "", path[4200];
 	unsigned char md[crypto_hash_sha256_BYTES];

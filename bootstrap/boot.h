@@ -37,6 +37,9 @@ struct boot_io {
 	/* What the channel said on stderr so far, one line, for messages (may be
 	 * NULL). */
 	void (*errtail)(void *ctx, char *out, size_t outlen);
+	/* After EOF: what the remote command's exit status says, "; it exited
+	 * with ..." or "" (may be NULL). */
+	void (*exit_note)(void *ctx, char *out, size_t outlen);
 };
 
 struct boot_opts {

@@ -65,6 +65,7 @@ struct lclient {
 	 * what is still owed when the session ends or the close bound runs out. */
 	char **pending;
 	size_t npending, cappending;
+	char remote_error[600];   /* the last error the remote sent with id null */
 	/* exec driver */
 	int phase;
 	int next_id;
@@ -76,6 +77,7 @@ struct lclient {
 
 struct app {
 	struct app_opts *o;
+	char start_err[1024];      /* why the first session could not be opened */
 	struct link *link;
 	struct lclient *clients;
 	int lfd;                   /* the unix socket (APP_SOCKET) */
@@ -419,6 +421,15 @@ pending_answered(struct lclient *c, const uint8_t *msg, size_t len)
 		cJSON_Delete(rej.id);
 		return;
 	}
+	if (m.kind == JRPC_ERROR_RESPONSE && cJSON_IsNull(m.id)) {
+		/* Plain mode's way of saying why a session ends (a backend that
+		 * failed): the reason for what is then left unanswered. */
+		const char *e = cJSON_GetStringValue(cJSON_GetObjectItem(m.error,
+		    "message"));
+
+		if (e != NULL)
+			snprintf(c->remote_error, sizeof(c->remote_error), "%s", e);
+	}
 	if ((m.kind == JRPC_RESPONSE || m.kind == JRPC_ERROR_RESPONSE) &&
 	    (t = cJSON_PrintUnformatted(m.id)) != NULL) {
 		for (i = 0; i < c->npending; i++) {
@@ -493,7 +504,8 @@ lc_ended(void *ctx, unsigned code, const char *reason)
 		fprintf(stderr, "codex-connect: remote session ended: %s\n", reason);
 	/* What the session ended without answering gets the reason. */
 	if (pending_fail(c, code != FRAME_CODE_NORMAL && reason != NULL && reason[0] ?
-	    reason : "the remote session ended before answering") > 0 &&
+	    reason : c->remote_error[0] ? c->remote_error :
+	    "the remote session ended before answering") > 0 &&
 	    code == FRAME_CODE_NORMAL) {
 		fprintf(stderr, "codex-connect: the remote session ended with requests "
 		    "unanswered\n");
@@ -534,6 +546,7 @@ lc_new(struct app *a, enum lc_kind kind, int in, int out)
 	c->st = link_stream(a->link, &lc_ops, c, err, sizeof(err));
 	if (c->st == NULL) {
 		fprintf(stderr, "codex-connect: %s\n", err);
+		snprintf(a->start_err, sizeof(a->start_err), "%s", err);
 		goto fail;
 	}
 	if (in >= 0)
@@ -1396,6 +1409,49 @@ do_list(struct app_opts *o)
 /* ---- the loop ------------------------------------------------------------ */
 
 /*
+ * --stdio when no session could be had: an IDE has usually sent its initialize
+ * already; every request that is there (or arrives within 200 ms) gets a JSON-RPC
+ * error with the reason, so the IDE shows it instead of waiting.
+ */
+static void
+stdio_refuse(const char *why)
+{
+	struct jsonl_reader *jr = jsonl_new(FRAME_DEFAULT_MAX_MESSAGE);
+	struct pollfd pf = { .fd = 0, .events = POLLIN };
+	int64_t until = now_ms() + 200;
+	struct jrpc_reject rej;
+	struct jrpc_msg m;
+	char buf[65536], msg[1200], *t;
+	const char *line;
+	size_t len;
+	ssize_t n;
+	int r;
+
+	if (jr == NULL)
+		return;
+	snprintf(msg, sizeof(msg), "codex-connect: %s", why);
+	while (now_ms() < until && poll(&pf, 1, (int)(until - now_ms())) > 0) {
+		if ((n = read(0, buf, sizeof(buf))) <= 0 ||
+		    jsonl_feed(jr, buf, (size_t)n) != 0)
+			break;
+		while ((r = jsonl_next(jr, &line, &len)) != 0) {
+			memset(&m, 0, sizeof(m));
+			memset(&rej, 0, sizeof(rej));
+			if (r > 0 && jrpc_parse(line, len, &m, &rej) == 0 &&
+			    m.kind == JRPC_REQUEST && (t = jrpc_error_text(m.id,
+			    JRPC_INTERNAL_ERROR, msg, NULL, NULL)) != NULL) {
+				printf("%s\n", t);
+				free(t);
+			}
+			jrpc_msg_free(&m);
+			cJSON_Delete(rej.id);
+		}
+	}
+	fflush(stdout);
+	jsonl_free(jr);
+}
+
+/*
  * Where our static codex-subsystem builds are, for the bootstrap's upload:
  * $CODEX_SSH_BUILDS, the installed ones, and, for a codex-connect run from its
  * build tree or an unpacked prefix, the places relative to this executable.
@@ -1491,12 +1547,16 @@ app_run(struct app_opts *o)
 	a.link = link_open(&o->link, err, sizeof(err));
 	if (a.link == NULL) {
 		fprintf(stderr, "codex-connect: %s\n", err);
+		if (o->mode == APP_STDIO)
+			stdio_refuse(err);
 		return 255;
 	}
 	switch (o->mode) {
 	case APP_STDIO:
-		if (lc_new(&a, LC_STDIO, 0, 1) == NULL)
+		if (lc_new(&a, LC_STDIO, 0, 1) == NULL) {
+			stdio_refuse(a.start_err);
 			a.exit_code = 1, a.done = 1;
+		}
 		break;
 	case APP_EXEC:
 	case APP_STATUS:

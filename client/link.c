@@ -113,11 +113,42 @@ stream_end(struct stream *s, unsigned code, const char *reason)
 	snprintf(s->end_reason, sizeof(s->end_reason), "%s", reason);
 }
 
+/*
+ * What the exit status of a channel's program says, as "; it exited with ..." (""
+ * when there is none). sshd sends it right after EOF; waits for it a moment.
+ */
+static void
+exit_note(ssh_session sess, ssh_channel ch, char *out, size_t outlen)
+{
+	int st;
+
+	ssh_set_blocking(sess, 1);
+	st = ssh_channel_get_exit_status(ch);
+	ssh_set_blocking(sess, 0);
+	if (st == 127)
+		snprintf(out, outlen, "; it exited with status 127: command not found "
+		    "(does the Subsystem line in sshd_config name a program that exists?)");
+	else if (st == 126)
+		snprintf(out, outlen, "; it exited with status 126: not executable");
+	else if (st >= 0)
+		snprintf(out, outlen, "; it exited with status %d", st);
+	else
+		out[0] = '\0';
+}
+
+static void
+boot_exit_note(void *ctx, char *out, size_t outlen)
+{
+	struct stream *s = ctx;
+
+	exit_note(sshconn_session(s->l->c), s->ch, out, outlen);
+}
+
 /* The bootstrap's I/O on an exec channel (the session is in blocking mode). */
 static int
 boot_read(void *ctx, void *buf, size_t n, int timeout_ms)
 {
-	ssh_channel ch = ctx;
+	ssh_channel ch = ((struct stream *)ctx)->ch;
 	int avail = ssh_channel_poll_timeout(ch, timeout_ms, 0);
 
 	if (avail == 0)
@@ -137,7 +168,8 @@ boot_write(void *ctx, const void *buf, size_t n)
 	int w;
 
 	while (n > 0) {
-		w = ssh_channel_write(ctx, p, (uint32_t)(n > 32768 ? 32768 : n));
+		w = ssh_channel_write(((struct stream *)ctx)->ch, p,
+		    (uint32_t)(n > 32768 ? 32768 : n));
 		if (w <= 0)
 			return -1;
 		p += w;
@@ -151,7 +183,8 @@ boot_errtail(void *ctx, char *out, size_t outlen)
 {
 	int k = 0, n;
 
-	while ((size_t)k + 1 < outlen && (n = ssh_channel_read_nonblocking(ctx, out + k,
+	while ((size_t)k + 1 < outlen && (n = ssh_channel_read_nonblocking(
+	    ((struct stream *)ctx)->ch, out + k,
 	    (uint32_t)(outlen - 1 - (size_t)k), 1)) > 0)
 		k += n;
 	out[k > 0 ? k : 0] = '\0';
@@ -184,10 +217,11 @@ stream_bootstrap(struct stream *s, char *err, size_t errlen)
 	bo.host = l->target;
 	bo.verbose = l->o.ssh.verbose > 0;
 	bo.progress = !l->o.quiet && isatty(2);
-	io.ctx = s->ch;
+	io.ctx = s;
 	io.read = boot_read;
 	io.write = boot_write;
 	io.errtail = boot_errtail;
+	io.exit_note = boot_exit_note;
 	free(s->pre);
 	s->pre = NULL;
 	s->prelen = 0;
@@ -567,9 +601,10 @@ stream_server_said(struct stream *s, char *why, size_t whylen)
 	}
 	if (s->t != NULL && !tunnel_welcomed(s->t) &&
 	    ssh_is_connected(sshconn_session(s->l->c))) {
+		exit_note(sshconn_session(s->l->c), s->ch, err, sizeof(err));
 		snprintf(why, whylen, "the server closed the %s channel before "
-		    "answering (see ~/.codex/ssh/log/subsystem.log on %s)",
-		    s->l->o.subsystem, s->l->target);
+		    "answering%s (see ~/.codex/ssh/log/subsystem.log on %s)",
+		    s->l->o.subsystem, err, s->l->target);
 		return 1;
 	}
 	return 0;
