@@ -20,7 +20,6 @@
 #define CHUNK (32 * 1024)
 #define TAG_LEN 24
 
-extern const char boot_remote_script[];
 
 static int64_t
 now_ms(void)
@@ -32,27 +31,41 @@ now_ms(void)
 }
 
 char *
-boot_script_line(const char *tag, const char *version)
+boot_script_line(const char *script, const char *name, const char *tag,
+    const char *version)
 {
 	const char *p;
-	size_t n = 64 + strlen(tag) + strlen(version);
+	size_t n = 64 + strlen(name) + strlen(tag) + strlen(version);
 	char *line, *q;
 
 	/* Every ' becomes '\'' inside the single-quoted argument. */
-	for (p = boot_remote_script; *p != '\0'; p++)
+	for (p = script; *p != '\0'; p++)
 		n += *p == '\'' ? 4 : 1;
 	if ((line = malloc(n)) == NULL)
 		return NULL;
 	q = line + sprintf(line, "exec /bin/sh -c '");
-	for (p = boot_remote_script; *p != '\0'; p++) {
+	for (p = script; *p != '\0'; p++) {
 		if (*p == '\'') {
 			memcpy(q, "'\\''", 4);
 			q += 4;
 		} else
 			*q++ = *p;
 	}
-	sprintf(q, "' cxs-boot %s %s\n", tag, version);
+	sprintf(q, "' %s %s %s\n", name, tag, version);
 	return line;
+}
+
+/* A fresh random marker tag. */
+static void
+new_tag(char tag[TAG_LEN + 1])
+{
+	static const char alnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789";
+	size_t i;
+
+	for (i = 0; i < TAG_LEN; i++)
+		tag[i] = alnum[randombytes_uniform(sizeof(alnum) - 1)];
+	tag[TAG_LEN] = '\0';
 }
 
 static const char *
@@ -262,12 +275,25 @@ remote_failed(struct boot *b, const struct marker_event *ev)
 	return BOOT_ERR_REMOTE;
 }
 
+/* Takes the plain app server instead, saying so once. 0 or an error. */
+static int
+use_appserver(struct boot *b, const char *why)
+{
+	if (b->o->no_appserver) {
+		snprintf(b->err, b->errlen, "%s", why);
+		return BOOT_ERR_NOBUILD;
+	}
+	fprintf(stderr, "codex-connect: %s; running `codex app-server` on %s through "
+	    "its login shell instead: plain mode, so no resume after a dropped link and "
+	    "no compression\n", why, b->o->host);
+	return b->io->write(b->io->ctx, "APPSERVER\n", 10) == 0 ? 0 :
+	    boot_eof(b, "while we answered it");
+}
+
 int
 boot_run(const struct boot_io *io, const struct boot_opts *o, uint8_t **rest,
-    size_t *restlen, char *err, size_t errlen)
+    size_t *restlen, int *plain, char *err, size_t errlen)
 {
-	static const char alnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	    "0123456789";
 	struct boot b = { io, o, NULL, err, errlen, "" };
 	struct marker_event ev;
 	char tag[TAG_LEN + 1], os[64] = "", arch[64] = "", path[4200];
@@ -276,14 +302,12 @@ boot_run(const struct boot_io *io, const struct boot_opts *o, uint8_t **rest,
 	const uint8_t *p;
 	uint8_t *data = NULL;
 	char *line = NULL;
-	size_t len = 0, i;
+	size_t len = 0;
 	int r;
 
-	for (i = 0; i < TAG_LEN; i++)
-		tag[i] = alnum[randombytes_uniform(sizeof(alnum) - 1)];
-	tag[TAG_LEN] = '\0';
-	if ((b.dec = marker_dec_new(tag, NULL)) == NULL ||
-	    (line = boot_script_line(tag, o->version)) == NULL) {
+	new_tag(tag);
+	if ((b.dec = marker_dec_new(tag, NULL)) == NULL || (line = boot_script_line(
+	    boot_remote_script, "cxs-boot", tag, o->version)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		r = BOOT_ERR_NOMEM;
 		goto out;
@@ -300,6 +324,7 @@ boot_run(const struct boot_io *io, const struct boot_opts *o, uint8_t **rest,
 			snprintf(os, sizeof(os), "%s", ev.argv[0]);
 			snprintf(arch, sizeof(arch), "%s", ev.argv[1]);
 		} else if (strcmp(ev.word, "EXEC") == 0) {
+			*plain = ev.argc > 0 && strcmp(ev.argv[0], "app-server") == 0;
 			len = marker_dec_rest(b.dec, &p);
 			if ((*rest = malloc(len + 1)) == NULL) {
 				r = BOOT_ERR_NOMEM;
@@ -312,15 +337,28 @@ boot_run(const struct boot_io *io, const struct boot_opts *o, uint8_t **rest,
 		} else if (strcmp(ev.word, "FAIL") == 0) {
 			r = remote_failed(&b, &ev);
 			goto out;
+		} else if (strcmp(ev.word, "FALLBACK") == 0) {
+			/* codex-subsystem cannot run there; the app server may. */
+			char why[900];
+
+			PROTO_IGNORE(remote_failed(&b, &ev));
+			snprintf(why, sizeof(why), "%s", err);
+			if ((r = use_appserver(&b, why)) != 0)
+				goto out;
+			free(data);
+			data = NULL;
 		} else if (strcmp(ev.word, "NEED") == 0) {
 			if (boot_find_build(o->build_dirs, os, arch, path, sizeof(path)) != 0) {
-				PROTO_IGNORE(say_line(&b, "NONE", os, arch));
-				snprintf(err, errlen, "%s has no codex-subsystem %s and this "
-				    "codex-connect carries no build for %s %s; install it there "
-				    "(or ask the admin for `sudo codex-subsystem register`)",
-				    o->host, o->version, os, arch);
-				r = BOOT_ERR_NOBUILD;
-				goto out;
+				char why[300];
+
+				snprintf(why, sizeof(why), "%s has no codex-subsystem %s and "
+				    "this codex-connect carries no build for %s %s", o->host,
+				    o->version, os, arch);
+				if ((r = use_appserver(&b, why)) != 0) {
+					PROTO_IGNORE(say_line(&b, "NONE", os, arch));
+					goto out;
+				}
+				continue;
 			}
 			if ((data = read_build(path, &len, err, errlen)) == NULL) {
 				PROTO_IGNORE(say_line(&b, "NONE", os, arch));
@@ -347,6 +385,36 @@ boot_run(const struct boot_io *io, const struct boot_opts *o, uint8_t **rest,
 	}
 out:
 	free(data);
+	free(line);
+	marker_dec_free(b.dec);
+	return r;
+}
+
+int
+boot_ask(const struct boot_io *io, const struct boot_opts *o, const char *script,
+    const char *name, void (*on_answer)(void *ctx, const struct marker_event *ev),
+    void *ctx, char *err, size_t errlen)
+{
+	struct boot b = { io, o, NULL, err, errlen, "" };
+	struct marker_event ev;
+	char tag[TAG_LEN + 1], *line = NULL;
+	int r;
+
+	new_tag(tag);
+	if ((b.dec = marker_dec_new(tag, NULL)) == NULL ||
+	    (line = boot_script_line(script, name, tag, o->version)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		r = BOOT_ERR_NOMEM;
+		goto out;
+	}
+	if (io->write(io->ctx, line, strlen(line)) != 0) {
+		r = boot_eof(&b, "at once");
+		goto out;
+	}
+	while ((r = boot_answer(&b, &ev, ANSWER_TIMEOUT_MS)) == 0 &&
+	    strcmp(ev.word, "DONE") != 0)
+		on_answer(ctx, &ev);
+out:
 	free(line);
 	marker_dec_free(b.dec);
 	return r;

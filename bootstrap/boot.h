@@ -49,6 +49,7 @@ struct boot_opts {
 	const char *host;          /* for messages */
 	int verbose;               /* show the remote's noise on stderr */
 	int progress;              /* a progress bar (stderr is a terminal) */
+	int no_appserver;          /* no plain `codex app-server` fallback */
 };
 
 enum boot_err {
@@ -61,13 +62,18 @@ enum boot_err {
 
 /*
  * Runs the bootstrap on a fresh exec channel of BOOT_COMMAND. Returns 0 once the
- * remote runs codex-subsystem on the channel; bytes the channel sent after that
- * point are stored in *rest (malloc'd, the caller frees; *restlen may be 0). On
- * failure returns a BOOT_ERR_* code with a message for the user in err (what went
- * wrong and how to fix it); *rest is untouched.
+ * remote runs codex-subsystem on the channel, or, where it cannot (no build of ours
+ * for the host, nothing to verify an upload with, a noexec home) and the caller
+ * allows it, `codex app-server` through the login shell: then *plain is set, the
+ * channel speaks plain JSONL only (no resume, no compression), and a line on
+ * stderr has said so and why. Bytes the channel sent after that point are stored
+ * in *rest (malloc'd, the caller frees; *restlen may be 0). On failure returns a
+ * BOOT_ERR_* code with a message for the user in err (what went wrong and how to
+ * fix it); *rest is untouched.
  */
 int boot_run(const struct boot_io *io, const struct boot_opts *o, uint8_t **rest,
-    size_t *restlen, char *err, size_t errlen) PROTO_WUR PROTO_NONNULL(1, 2, 3, 4);
+    size_t *restlen, int *plain, char *err, size_t errlen)
+    PROTO_WUR PROTO_NONNULL(1, 2, 3, 4, 5);
 
 /*
  * Finds this client's build of codex-subsystem for a remote that said uname -s
@@ -78,7 +84,26 @@ int boot_run(const struct boot_io *io, const struct boot_opts *o, uint8_t **rest
 int boot_find_build(const char *const *dirs, const char *os, const char *arch,
     char *path, size_t pathlen) PROTO_NONNULL(2, 3, 4);
 
-/* The whole first line boot_run() sends, for tag (tests). malloc'd or NULL. */
-char *boot_script_line(const char *tag, const char *version) PROTO_NONNULL(1, 2);
+/* The remote scripts, embedded at build time (remote.sh, doctor.sh). */
+extern const char boot_remote_script[];
+extern const char boot_doctor_script[];
+
+/*
+ * The whole first line sent on the channel: `exec /bin/sh -c 'SCRIPT' NAME TAG
+ * VERSION`, quoted so that any shell reading it passes SCRIPT on unchanged.
+ * malloc'd or NULL.
+ */
+char *boot_script_line(const char *script, const char *name, const char *tag,
+    const char *version) PROTO_NONNULL(1, 2, 3, 4);
+
+struct marker_event;
+/*
+ * Runs script on a fresh exec channel of BOOT_COMMAND the way boot_run() runs
+ * the bootstrap and calls on_answer for every answer until one named DONE.
+ * Returns 0 after DONE, else a BOOT_ERR_* code with a message in err.
+ */
+int boot_ask(const struct boot_io *io, const struct boot_opts *o, const char *script,
+    const char *name, void (*on_answer)(void *ctx, const struct marker_event *ev),
+    void *ctx, char *err, size_t errlen) PROTO_WUR PROTO_NONNULL(1, 2, 3, 4, 5);
 
 #endif

@@ -246,14 +246,14 @@ step(struct marker_dec *d, struct marker_event *ev, int eof)
 
 		if (d->bol && memcmp(p, d->prefix, n < d->plen ? n : d->plen) == 0) {
 			if (n >= d->plen) {
-				if (nl == NULL && eof)
-					return fail(d, PROTO_ERR_INVALID,
-					    "output ended inside an answer line");
 				if (nl != NULL ? content > d->max_line :
 				    over_line(d, p, held))
 					return fail(d, PROTO_ERR_TOO_LARGE,
 					    "answer line too long (more than "
 					    "%zu bytes)", d->max_line);
+				if (nl == NULL && eof)
+					return fail(d, PROTO_ERR_INVALID,
+					    "output ended inside an answer line");
 				if (nl == NULL)
 					return 0;
 				if ((r = answer(d, p, content, ev)) != 1)

@@ -14,11 +14,18 @@
 #                                     exec'd on this channel right after this line
 #   -> NEED OS ARCH                   none installed: the client answers a line
 #   <- UPLOAD SIZE SHA256             SIZE bytes follow once READY is printed
-#   <- NONE                           the client has no build for OS ARCH
+#   <- APPSERVER                      the client has no build for OS ARCH: run
+#                                     `codex app-server` instead (see FALLBACK)
 #   -> READY                          (after UPLOAD) send the bytes now
 #   -> EXEC PATH                      verified, installed, exec'd
-#   -> FAIL WHAT REASON...            nothing runs; WHAT: dir, lock, verify,
-#                                     checksum, size, run, none
+#   -> FALLBACK WHAT REASON...        codex-subsystem cannot run here (WHAT:
+#                                     verify, run); the client answers APPSERVER
+#                                     or closes
+#   -> EXEC app-server                `codex app-server` (plain JSONL, no resume)
+#                                     runs on the channel with the login
+#                                     environment from the next line on
+#   -> FAIL WHAT REASON...            nothing runs; WHAT: dir, lock, checksum,
+#                                     size, none
 #
 # POSIX sh only; absolute-path-free but PATH is set so that a login PATH missing
 # mkdir, chmod or sha256sum does not matter. Installs under
@@ -39,6 +46,28 @@ say() {
 fail() {
 	say FAIL "$@"
 	exit 1
+}
+
+# codex app-server through the login shell (csh takes -l only alone: its login
+# file is read by hand). Its rc files may print before the first message; the
+# client drops lines that are not JSON.
+appserver() {
+	rm -rf "${lock:-/nonexistent/.lock}" "${tmp:-}"
+	trap - EXIT
+	say EXEC app-server
+	sh=${SHELL:-/bin/sh}
+	case ${sh##*/} in
+	*csh) exec "$sh" -c 'if ( -r ~/.login ) source ~/.login >& /dev/null; exec codex app-server' ;;
+	*) exec "$sh" -l -c 'exec codex app-server' ;;
+	esac
+}
+
+# codex-subsystem cannot run here: offer the plain app server instead.
+fallback() {
+	say FALLBACK "$@"
+	IFS=' ' read -r answer || exit 1
+	[ "$answer" = APPSERVER ] || exit 1
+	appserver
 }
 
 os=$(uname -s 2>/dev/null) || os=unknown
@@ -127,6 +156,7 @@ say NEED "$os" "$arch"
 IFS=' ' read -r what size sum || fail none "no answer from the client"
 case $what in
 UPLOAD) ;;
+APPSERVER) appserver ;;
 *) fail none "no build of codex-subsystem $version for $os $arch" ;;
 esac
 case $size in
@@ -153,13 +183,14 @@ elif command -v openssl >/dev/null 2>&1; then
 elif command -v busybox >/dev/null 2>&1; then
 	have=$(busybox sha256sum "$tmp")
 else
-	fail verify "no sha256sum, shasum, openssl or busybox to verify the upload; not running it"
+	fallback verify "no sha256sum, shasum, openssl or busybox to verify the upload; not running it"
 fi
 have=${have%% *}
 [ "$have" = "$sum" ] || fail checksum "the upload's SHA-256 is $have, not $sum; not running it"
 
 chmod 700 "$tmp" || fail dir "cannot chmod $tmp"
-"$tmp" --version >/dev/null 2>&1 || fail run "the uploaded codex-subsystem does not run here (a noexec home?)"
+"$tmp" --version >/dev/null 2>&1 ||
+    fallback run "the uploaded codex-subsystem does not run here (a noexec home?)"
 mv -f "$tmp" "$bin" || fail dir "cannot install $bin"
 rm -rf "$lock"
 trap - EXIT

@@ -28,6 +28,7 @@
 
 #include "cxs_config.h"
 #include "client/app.h"
+#include "client/doctor.h"
 #include "client/sshconf.h"
 #include "client/ws.h"
 #include "proto/buf.h"
@@ -133,6 +134,7 @@ die_usage(void)
 	    "       codex-connect [options] HOST exec [--cwd DIR] [--model M] [--sandbox MODE]\n"
 	    "                     [--approval POLICY] [--json] [--yes] PROMPT\n"
 	    "       codex-connect [options] HOST status [--json]\n"
+	    "       codex-connect [options] HOST doctor [--json]\n"
 	    "       codex-connect --list [--json]\n"
 	    "options: -F ssh_config  -p port  -l user  -i identity  -o Key=Value  -s subsystem\n"
 	    "         -v  -q  --socket PATH  --no-tui  --plain  --no-compress  --backend NAME\n"
@@ -262,6 +264,8 @@ app_parse(int argc, char **argv, struct app_opts *o, int *done)
 			o->prompt = argv[optind++];
 		} else if (strcmp(cmd, "status") == 0) {
 			o->mode = APP_STATUS;
+		} else if (strcmp(cmd, "doctor") == 0) {
+			o->mode = APP_DOCTOR;
 		} else if (strcmp(cmd, "resume") == 0) {
 			o->resume = 1;
 			if (optind < argc && !o->resume_last)
@@ -274,7 +278,7 @@ app_parse(int argc, char **argv, struct app_opts *o, int *done)
 			}
 		} else {
 			fprintf(stderr, "codex-connect: unknown command \"%s\" (exec, "
-			    "status, resume)\n", cmd);
+			    "status, doctor, resume)\n", cmd);
 			*done = 1;
 			return 2;
 		}
@@ -1453,8 +1457,9 @@ stdio_refuse(const char *why)
 
 /*
  * Where our static codex-subsystem builds are, for the bootstrap's upload:
- * $CODEX_SSH_BUILDS, the installed ones, and, for a codex-connect run from its
- * build tree or an unpacked prefix, the places relative to this executable.
+ * $CODEX_SSH_BUILDS alone when set; else the installed ones and, for a
+ * codex-connect run from its build tree or an unpacked prefix, the places
+ * relative to this executable.
  */
 static const char *const *
 build_dirs(void)
@@ -1466,8 +1471,12 @@ build_dirs(void)
 	char *slash;
 	int k = 0;
 
-	if (env != NULL && *env != '\0')
-		dirs[k++] = env;
+	if (env != NULL && *env != '\0') {
+		/* Said explicitly: only there. */
+		dirs[0] = env;
+		dirs[1] = NULL;
+		return dirs;
+	}
 	dirs[k++] = CXS_LIBEXECDIR "/codex-ssh";
 	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (n > 0) {
@@ -1524,6 +1533,8 @@ app_run(struct app_opts *o)
 
 	if (o->mode == APP_LIST)
 		return do_list(o);
+	if (o->mode == APP_DOCTOR)
+		return doctor_run(o);
 	memset(&a, 0, sizeof(a));
 	a.o = o;
 	a.lfd = -1;

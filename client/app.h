@@ -14,6 +14,7 @@ enum app_mode {
 	APP_STDIO,        /* JSONL on stdin/stdout */
 	APP_EXEC,         /* one turn from the command line */
 	APP_STATUS,       /* codex-ssh/status */
+	APP_DOCTOR,       /* checks, ok/warn/fail (doctor.h) */
 	APP_LIST          /* ssh_config aliases */
 };
 
@@ -22,7 +23,7 @@ struct app_opts {
 	struct link_opts link;
 	const char *socket_path;   /* --socket */
 	int no_tui;
-	int json;                  /* --json for exec, status and --list */
+	int json;                  /* --json for exec, status, doctor and --list */
 	int yes;                   /* exec: accept approvals without a terminal */
 	const char *prompt;        /* exec */
 	const char *cwd, *model, *sandbox, *approval;

@@ -17,6 +17,7 @@
 #include <sodium.h>
 
 #include "bootstrap/boot.h"
+#include "client/chanio.h"
 #include "client/link.h"
 #include "proto/buf.h"
 #include "proto/jsonl.h"
@@ -35,6 +36,7 @@ struct stream {
 	struct tunnel *t;           /* framed */
 	struct jsonl_reader *lines; /* plain: from the remote */
 	struct buf *out;            /* bytes for the channel */
+	struct chanio cio;          /* the bootstrap's view of the channel */
 	uint8_t *pre;               /* bytes the bootstrap read past its last answer */
 	size_t prelen;
 	int64_t last_rx_ms;
@@ -114,88 +116,6 @@ stream_end(struct stream *s, unsigned code, const char *reason)
 }
 
 /*
- * What the exit status of a channel's program says, as "; it exited with ..." (""
- * when there is none). sshd sends it right after EOF; waits for it a moment.
- */
-static void
-exit_note(ssh_session sess, ssh_channel ch, char *out, size_t outlen)
-{
-	int st;
-
-	ssh_set_blocking(sess, 1);
-	st = ssh_channel_get_exit_status(ch);
-	ssh_set_blocking(sess, 0);
-	if (st == 127)
-		snprintf(out, outlen, "; it exited with status 127: command not found "
-		    "(does the Subsystem line in sshd_config name a program that exists?)");
-	else if (st == 126)
-		snprintf(out, outlen, "; it exited with status 126: not executable");
-	else if (st >= 0)
-		snprintf(out, outlen, "; it exited with status %d", st);
-	else
-		out[0] = '\0';
-}
-
-static void
-boot_exit_note(void *ctx, char *out, size_t outlen)
-{
-	struct stream *s = ctx;
-
-	exit_note(sshconn_session(s->l->c), s->ch, out, outlen);
-}
-
-/* The bootstrap's I/O on an exec channel (the session is in blocking mode). */
-static int
-boot_read(void *ctx, void *buf, size_t n, int timeout_ms)
-{
-	ssh_channel ch = ((struct stream *)ctx)->ch;
-	int avail = ssh_channel_poll_timeout(ch, timeout_ms, 0);
-
-	if (avail == 0)
-		return ssh_channel_is_eof(ch) ? 0 : BOOT_IO_TIMEOUT;
-	if (avail == SSH_EOF)
-		return 0;
-	if (avail < 0)
-		return -1;
-	return ssh_channel_read(ch, buf, (uint32_t)((size_t)avail < n ? (size_t)avail : n),
-	    0);
-}
-
-static int
-boot_write(void *ctx, const void *buf, size_t n)
-{
-	const uint8_t *p = buf;
-	int w;
-
-	while (n > 0) {
-		w = ssh_channel_write(((struct stream *)ctx)->ch, p,
-		    (uint32_t)(n > 32768 ? 32768 : n));
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-static void
-boot_errtail(void *ctx, char *out, size_t outlen)
-{
-	int k = 0, n;
-
-	while ((size_t)k + 1 < outlen && (n = ssh_channel_read_nonblocking(
-	    ((struct stream *)ctx)->ch, out + k,
-	    (uint32_t)(outlen - 1 - (size_t)k), 1)) > 0)
-		k += n;
-	out[k > 0 ? k : 0] = '\0';
-	while (k > 0 && (out[k - 1] == '\n' || out[k - 1] == '\r'))
-		out[--k] = '\0';
-	for (n = 0; n < k; n++)
-		if (out[n] == '\n' || out[n] == '\r')
-			out[n] = ' ';
-}
-
-/*
  * The subsystem is not registered: run the bootstrap on an exec channel, which
  * ends with codex-subsystem running on it (bootstrap/boot.h).
  */
@@ -206,7 +126,7 @@ stream_bootstrap(struct stream *s, char *err, size_t errlen)
 	struct boot_opts bo;
 	struct boot_io io;
 	char berr[900];
-	int r;
+	int r, plain = 0;
 
 	r = sshconn_open_exec(l->c, BOOT_COMMAND, &s->ch, err, errlen);
 	if (r != 0)
@@ -217,20 +137,30 @@ stream_bootstrap(struct stream *s, char *err, size_t errlen)
 	bo.host = l->target;
 	bo.verbose = l->o.ssh.verbose > 0;
 	bo.progress = !l->o.quiet && isatty(2);
-	io.ctx = s;
-	io.read = boot_read;
-	io.write = boot_write;
-	io.errtail = boot_errtail;
-	io.exit_note = boot_exit_note;
+	s->cio.sess = sshconn_session(l->c);
+	s->cio.ch = s->ch;
+	chanio_boot_io(&s->cio, &io);
 	free(s->pre);
 	s->pre = NULL;
 	s->prelen = 0;
-	if ((r = boot_run(&io, &bo, &s->pre, &s->prelen, berr, sizeof(berr))) != 0) {
+	bo.no_appserver = l->o.no_bootstrap;
+	if ((r = boot_run(&io, &bo, &s->pre, &s->prelen, &plain, berr,
+	    sizeof(berr))) != 0) {
 		snprintf(err, errlen, "%s", berr);
 		ssh_channel_free(s->ch);
 		s->ch = NULL;
 		return r == BOOT_ERR_IO && !ssh_is_connected(sshconn_session(l->c)) ?
 		    SSHCONN_ERR_PROTOCOL : SSHCONN_ERR_REFUSED;
+	}
+	if (plain && s->t != NULL) {
+		/* The plain app server: this stream speaks JSONL from now on. */
+		tunnel_free(s->t);
+		s->t = NULL;
+		if (s->lines == NULL &&
+		    (s->lines = jsonl_new(FRAME_DEFAULT_MAX_MESSAGE)) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return SSHCONN_ERR_NOMEM;
+		}
 	}
 	return 0;
 }
@@ -601,7 +531,7 @@ stream_server_said(struct stream *s, char *why, size_t whylen)
 	}
 	if (s->t != NULL && !tunnel_welcomed(s->t) &&
 	    ssh_is_connected(sshconn_session(s->l->c))) {
-		exit_note(sshconn_session(s->l->c), s->ch, err, sizeof(err));
+		chanio_exit_note(sshconn_session(s->l->c), s->ch, err, sizeof(err));
 		snprintf(why, whylen, "the server closed the %s channel before "
 		    "answering%s (see ~/.codex/ssh/log/subsystem.log on %s)",
 		    s->l->o.subsystem, err, s->l->target);
@@ -671,6 +601,14 @@ stream_pump_in(struct stream *s, int64_t now)
 			while ((r = jsonl_next(s->lines, &line, &len)) != 0) {
 				if (r < 0)
 					continue;
+				/* The app server sends JSON objects only; anything else
+				 * is a login shell's chatter (the app-server fallback). */
+				if (line[0] != '{' && line[0] != ' ' && line[0] != '\t') {
+					if (s->l->o.ssh.verbose > 0)
+						fprintf(stderr, "codex-connect: %s: %.*s\n",
+						    s->l->target, (int)(len > 300 ? 300 : len), line);
+					continue;
+				}
 				if (s->ops != NULL)
 					s->ops->message(s->ctx, (const uint8_t *)line, len);
 			}

@@ -1,8 +1,12 @@
+#include "cxs_config.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#ifndef CXS_STATIC
 #include <pwd.h>
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,18 +57,26 @@ backend_env_dump(const char *marker)
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
+/*
+ * The login shell as sshd passes it ($SHELL). Without it the normal build asks the
+ * passwd database; the static build never calls NSS and uses /bin/sh.
+ */
 static const char *
 user_shell(void)
 {
 	const char *sh = getenv("SHELL");
-	struct passwd *pw;
 
 	if (sh != NULL && sh[0] == '/' && access(sh, X_OK) == 0)
 		return sh;
-	pw = getpwuid(getuid());
-	if (pw != NULL && pw->pw_shell != NULL && pw->pw_shell[0] == '/' &&
-	    access(pw->pw_shell, X_OK) == 0)
-		return pw->pw_shell;
+#ifndef CXS_STATIC
+	{
+		struct passwd *pw = getpwuid(getuid());
+
+		if (pw != NULL && pw->pw_shell != NULL && pw->pw_shell[0] == '/' &&
+		    access(pw->pw_shell, X_OK) == 0)
+			return pw->pw_shell;
+	}
+#endif
 	return "/bin/sh";
 }
 

@@ -1,6 +1,10 @@
+#include "cxs_config.h"
+
 #include <ctype.h>
 #include <errno.h>
+#ifndef CXS_STATIC
 #include <pwd.h>
+#endif
 #include <unistd.h>
 #include <limits.h>
 #include <stdio.h>
@@ -124,22 +128,59 @@ parse_bool(const char *s)
 	return -1;
 }
 
+const char *
+sconf_user(void)
+{
+	const char *v = getenv("USER");
+
+	if (v == NULL || *v == '\0')
+		v = getenv("LOGNAME");
+	if (v != NULL && *v != '\0')
+		return v;
+#ifndef CXS_STATIC
+	{
+		struct passwd *pw = getpwuid(getuid());
+
+		if (pw != NULL && pw->pw_name != NULL && pw->pw_name[0] != '\0')
+			return pw->pw_name;
+	}
+#endif
+	return NULL;
+}
+
+const char *
+sconf_home(void)
+{
+	const char *v = getenv("HOME");
+
+	if (v != NULL && v[0] == '/')
+		return v;
+#ifndef CXS_STATIC
+	{
+		struct passwd *pw = getpwuid(getuid());
+
+		if (pw != NULL && pw->pw_dir != NULL && pw->pw_dir[0] == '/')
+			return pw->pw_dir;
+	}
+#endif
+	return NULL;
+}
+
 /*
  * Expands %i (uid), %u (user name), %h (home) and %% in a path, so one system-wide
- * file can give every user their own directories.
+ * file can give every user their own directories. Returns NULL with *why set.
  */
 static char *
-expand_path(const char *v)
+expand_path(const char *v, const char **why)
 {
-	char out[4096], tmp[64];
+	char out[4096], tmp[64], *r;
 	const char *add;
-	struct passwd *pw = getpwuid(getuid());
 	size_t n = 0, l;
 
 	for (; *v != '\0'; v++) {
 		if (*v != '%' || v[1] == '\0') {
 			if (n + 1 >= sizeof(out))
-				return NULL;
+				goto toolong;
 			out[n++] = *v;
 			continue;
 		}
@@ -150,34 +191,57 @@ expand_path(const char *v)
 			add = tmp;
 			break;
 		case 'u':
-			add = pw != NULL ? pw->pw_name : "";
+			if ((add = sconf_user()) == NULL) {
+				*why = "%u needs $USER or $LOGNAME, and neither is set";
+				return NULL;
+			}
 			break;
 		case 'h':
-			add = getenv("HOME") ? getenv("HOME") : pw != NULL ? pw->pw_dir : "";
+			if ((add = sconf_home()) == NULL) {
+				*why = "%h needs $HOME (an absolute path), and it is not set";
+				return NULL;
+			}
 			break;
 		case '%':
 			add = "%";
 			break;
 		default:
+			*why = "bad %-token (known: %i uid, %u user, %h home, %%)";
 			return NULL;
 		}
 		l = strlen(add);
 		if (n + l >= sizeof(out))
-			return NULL;
+			goto toolong;
 		memcpy(out + n, add, l);
 		n += l;
 	}
 	out[n] = '\0';
-	return strdup(out);
+	if ((r = strdup(out)) == NULL)
+		*why = "out of memory";
+	return r;
+toolong:
+	*why = "path too long";
+	return NULL;
 }
 
+/* Sets *dst to v expanded, which must be absolute (%h/... too) or, if allowed, "none". */
 static const char *
-set_path(char **dst, const char *v)
+set_path(char **dst, const char *v, int none_ok)
 {
-	char *n = expand_path(v);
+	const char *why = NULL;
+	char *n;
 
+	if (none_ok && strcmp(v, "none") == 0)
+		n = strdup(v);
+	else
+		n = expand_path(v, &why);
 	if (n == NULL)
-		return "bad %-token (known: %i uid, %u user, %h home, %%) or path too long";
+		return why != NULL ? why : "out of memory";
+	if (n[0] != '/' && !(none_ok && strcmp(n, "none") == 0)) {
+		free(n);
+		return none_ok ? "expected an absolute path or none" :
+		    "expected an absolute path";
+	}
 	free(*dst);
 	*dst = n;
 	return NULL;
@@ -296,17 +360,11 @@ apply(struct sconf *c, const char *kw, char *val)
 			return "expected a duration (e.g. 10m)";
 		c->idle_timeout = (unsigned)n;
 	} else if (strcasecmp(kw, "RuntimeDir") == 0) {
-		if (val[0] != '/')
-			return "expected an absolute path";
-		return set_path(&c->runtime_dir, val);
+		return set_path(&c->runtime_dir, val, 0);
 	} else if (strcasecmp(kw, "JournalDir") == 0) {
-		if (val[0] != '/')
-			return "expected an absolute path";
-		return set_path(&c->journal_dir, val);
+		return set_path(&c->journal_dir, val, 0);
 	} else if (strcasecmp(kw, "LogFile") == 0) {
-		if (val[0] != '/' && strcmp(val, "none") != 0)
-			return "expected an absolute path or none";
-		return set_path(&c->log_file, val);
+		return set_path(&c->log_file, val, 1);
 	} else if (strcasecmp(kw, "LogLevel") == 0) {
 		if ((b = log_level_parse(val)) < 0)
 			return "expected ERROR, INFO, VERBOSE or DEBUG";
@@ -380,7 +438,7 @@ int
 sconf_load(struct sconf *c, const char *path, char *err, size_t errlen)
 {
 	const char *env = getenv("CODEX_SSH_SUBSYSTEM_CONFIG");
-	const char *home = getenv("HOME");
+	const char *home = sconf_home();
 	char user[4096];
 
 	if (path != NULL)

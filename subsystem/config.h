@@ -57,6 +57,16 @@ int sconf_load_file(struct sconf *c, const char *path, int required,
  */
 int sconf_load(struct sconf *c, const char *path, char *err, size_t errlen);
 
+/*
+ * The user's name and home directory as sshd passes them ($USER, else $LOGNAME;
+ * $HOME if absolute), so users from LDAP or SSSD need no lookup. When the variable
+ * is missing the normal build asks the passwd database (getpwuid); the static build
+ * (CXS_STATIC) never does, since it must not call NSS, and returns NULL. The
+ * string belongs to the environment or to libc: do not free or keep it.
+ */
+const char *sconf_user(void);
+const char *sconf_home(void);
+
 /* Returns the backend called name ("" or NULL: the default), or NULL. */
 const struct sconf_backend *sconf_backend(const struct sconf *c, const char *name);
 

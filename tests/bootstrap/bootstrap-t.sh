@@ -15,6 +15,7 @@
 : "${top_builddir:=$PWD}"
 . "$top_srcdir/tests/lib/tap.sh"
 . "$top_srcdir/tests/lib/sshd.sh"
+. "$top_srcdir/tests/lib/users.sh"
 
 B=$top_builddir
 CONNECT=$B/client/codex-connect
@@ -22,8 +23,8 @@ FAKE=$B/tests/fake-app-server
 V=$("$B/subsystem/codex-subsystem" --version | sed 's/^codex-subsystem //')
 
 sshd_available || skip_all "$SSHD_WHY"
-[ "$(id -u)" = 0 ] || skip_all "needs root to create throw-away users"
-command -v useradd >/dev/null 2>&1 || skip_all "useradd not installed"
+users_available || skip_all "$USERS_WHY"
+USERS_FAKE=$FAKE
 builds=${CODEX_SSH_BUILDS:-$B/static}
 [ -x "$builds/linux-$(uname -m)/codex-subsystem" ] ||
     skip_all "no static build in $builds (./dev static makes it)"
@@ -33,45 +34,17 @@ unset SSH_AUTH_SOCK SSH_AGENT_PID SSH_ASKPASS DISPLAY CODEX_CLI
 tap_tmpdir T
 chmod 755 "$T"
 sshd_start "$T/sshd" || bail "cannot start sshd"
-at_exit "sshd_stop"
 chmod 755 "$T/sshd"
 chmod 644 "$SSHD_DIR/authorized_keys"
 
 INIT='{"id":1,"method":"initialize","params":{"clientInfo":{"name":"boot-t","version":"1"}}}'
 users=
 
-# mkuser NAME SHELL: a throw-away user whose empty-ish home has `codex` (the fake
-# app server) in ~/bin, on the login PATH only, and noisy rc files.
+# mkuser NAME SHELL: the throw-away user cxs-b-NAME (tests/lib/users.sh).
 mkuser() {
-	u=cxs-b-$1
-	h=$T/home-$1
-	userdel "$u" >/dev/null 2>&1
-	useradd -M -d "$h" -s "$2" "$u" >/dev/null 2>&1 || return 1
-	usermod -p '*' "$u" >/dev/null 2>&1
-	users="$users $u"
-	mkdir -p "$h/bin" "$h/.config/fish"
-	ln -sf "$FAKE" "$h/bin/codex"
-	noise='echo "Welcome to devbox! {not json}"'
-	printf '%s\nexport PATH="$HOME/bin:$PATH"\n' "$noise" >"$h/.profile"
-	printf '%s\nexport PATH="$HOME/bin:$PATH"\n' "$noise" >"$h/.bash_profile"
-	printf 'echo "bashrc says hi"\n' >"$h/.bashrc"
-	printf 'echo "zshenv chatter"\n' >"$h/.zshenv"
-	printf '%s\nexport PATH="$HOME/bin:$PATH"\n' "$noise" >"$h/.zprofile"
-	printf 'echo "fish greeting"\nset -gx PATH $HOME/bin $PATH\n' >"$h/.config/fish/config.fish"
-	printf 'echo "cshrc noise"\n' >"$h/.cshrc"
-	printf 'echo "login noise"\nsetenv PATH $HOME/bin:$PATH\n' >"$h/.login"
-	chown -R "$u" "$h"
-	chmod 755 "$h"
+	users_make "cxs-b-$1" "$2" "$T/home-$1"
+	users="$users cxs-b-$1"
 }
-
-# Every process of our users ends with the test, and so do the users.
-cleanup_users() {
-	for u in $users; do
-		pkill -KILL -u "$u" >/dev/null 2>&1
-		userdel "$u" >/dev/null 2>&1
-	done
-}
-at_exit cleanup_users
 
 # connect USER [ARGS...]: an initialize through codex-connect --stdio; stdout in
 # $OUT, stderr in $ERR, exit status in $RC.
@@ -171,6 +144,34 @@ chown -R cxs-b-lock "$T/home-lock/.codex"
 chmod -R go-rwx "$T/home-lock/.codex"
 connect cxs-b-lock
 like "$OUT" "$answered" "a lock left by a killed upload is taken over"
+
+# ---- where codex-subsystem cannot run: the plain app server ---------------------------------
+mkuser nobuild /bin/bash || bail "useradd failed"
+mkdir -p "$T/no-builds"
+CODEX_SSH_BUILDS="$T/no-builds" connect cxs-b-nobuild
+like "$OUT" "$answered" "no build for the host: codex app-server through the login shell answers"
+like "$ERR" "carries no build for Linux $(uname -m).*plain mode, so no resume" \
+    "  said once, with what is lost"
+is "$RC" 0 "  exit 0"
+
+mkuser noexec /bin/bash || bail "useradd failed"
+if mkdir -p "$T/noexec-home" && mount -t tmpfs -o noexec,mode=755 tmpfs "$T/noexec-home" 2>/dev/null; then
+	at_exit "umount -l '$T/noexec-home' 2>/dev/null"
+	cp -a "$T/home-noexec/." "$T/noexec-home/"
+	usermod -d "$T/noexec-home" cxs-b-noexec >/dev/null 2>&1
+	ln -sf "$FAKE" "$T/noexec-home/bin/codex"
+	rm -f "$T/noexec-home/bin/codex"
+	# codex itself must live where it may run
+	mkdir -p "$T/exec-bin" && ln -sf "$FAKE" "$T/exec-bin/codex"
+	printf 'export PATH="%s:$PATH"\n' "$T/exec-bin" >>"$T/noexec-home/.profile"
+	printf 'export PATH="%s:$PATH"\n' "$T/exec-bin" >>"$T/noexec-home/.bash_profile"
+	chown -R cxs-b-noexec "$T/noexec-home"
+	connect cxs-b-noexec
+	like "$OUT" "$answered" "a noexec home: the upload cannot run, the plain app server answers"
+	like "$ERR" "does not run here \\(a noexec home\\?\\).*plain mode" "  saying why"
+else
+	skip "cannot mount a noexec tmpfs here" 2
+fi
 
 # ---- unsafe directories -----------------------------------------------------------------
 mkuser unsafe /bin/bash || bail "useradd failed"
