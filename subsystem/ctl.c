@@ -276,7 +276,10 @@ ctl_send(int fd, uint32_t type, const void *payload, size_t len,
 		memset(&cm, 0, sizeof(cm));
 		mh.msg_control = cm.buf;
 		mh.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
-		c = CMSG_FIRSTHDR(&mh);
+		if ((c = CMSG_FIRSTHDR(&mh)) == NULL) {
+			errno = EINVAL;
+			return -1;
+		}
 		c->cmsg_level = SOL_SOCKET;
 		c->cmsg_type = SCM_RIGHTS;
 		c->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));

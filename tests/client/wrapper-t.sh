@@ -51,6 +51,14 @@ rm "$T/prefix/bin/codex"
 make -s -C "$B" install-exec-hook bindir="$T/prefix/bin" >"$T/inst" 2>&1
 like "$(cat "$T/prefix/bin/codex")" 'codex-ssh wrapper' "otherwise it installs the wrapper"
 
+# `sudo codex-subsystem register` finds it: a link on sudo's PATH (sbin).
+make -s -C "$B" install DESTDIR="$T/dest" >"$T/inst" 2>&1
+lnk=$(find "$T/dest" -path '*/sbin/codex-subsystem')
+like "$(readlink "$lnk")" '/libexec/codex-subsystem$' "make install links sbin/codex-subsystem to libexec"
+ok "$([ -x "$T/dest$(readlink "$lnk")" ]; echo $?)" "  and the program is there"
+make -s -C "$B" uninstall DESTDIR="$T/dest" >"$T/inst" 2>&1
+ok "$([ ! -e "$lnk" ] && [ ! -L "$lnk" ]; echo $?)" "make uninstall removes the link"
+
 # Unknown host key on a terminal: the fingerprint is shown and "yes" accepts it.
 if sshd_available && command -v python3 >/dev/null 2>&1; then
 	cat >"$T/conf" <<CONF
