@@ -279,7 +279,7 @@ remote_failed(struct boot *b, const struct marker_event *ev)
 static int
 use_appserver(struct boot *b, const char *why)
 {
-	if (b->o->no_appserver) {
+	if (b->o->no_appserver || (b->o->mode && strcmp(b->o->mode, "run") != 0)) {
 		snprintf(b->err, b->errlen, "%s", why);
 		return BOOT_ERR_NOBUILD;
 	}
@@ -298,7 +298,7 @@ boot_run(const struct boot_io *io, const struct boot_opts *o, uint8_t **rest,
 	struct marker_event ev;
 	char tag[TAG_LEN + 1], os[64] = "", arch[64] = "", path[4200];
 	unsigned char md[crypto_hash_sha256_BYTES];
-	char hex[2 * crypto_hash_sha256_BYTES + 1], size[32];
+	char hex[2 * crypto_hash_sha256_BYTES + 1], size[32], vm[96];
 	const uint8_t *p;
 	uint8_t *data = NULL;
 	char *line = NULL;
@@ -306,8 +306,9 @@ boot_run(const struct boot_io *io, const struct boot_opts *o, uint8_t **rest,
 	int r;
 
 	new_tag(tag);
+	snprintf(vm, sizeof(vm), "%s %s", o->version, o->mode ? o->mode : "run");
 	if ((b.dec = marker_dec_new(tag, NULL)) == NULL || (line = boot_script_line(
-	    boot_remote_script, "cxs-boot", tag, o->version)) == NULL) {
+	    boot_remote_script, "cxs-boot", tag, vm)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		r = BOOT_ERR_NOMEM;
 		goto out;
@@ -332,6 +333,12 @@ boot_run(const struct boot_io *io, const struct boot_opts *o, uint8_t **rest,
 			}
 			memcpy(*rest, p, len);
 			*restlen = len;
+			r = 0;
+			goto out;
+		} else if (strcmp(ev.word, "INSTALLED") == 0 ||
+		    strcmp(ev.word, "REMOVED") == 0) {
+			if (o->result != NULL)
+				snprintf(o->result, o->resultlen, "%s", ev.args);
 			r = 0;
 			goto out;
 		} else if (strcmp(ev.word, "FAIL") == 0) {

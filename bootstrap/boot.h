@@ -50,6 +50,11 @@ struct boot_opts {
 	int verbose;               /* show the remote's noise on stderr */
 	int progress;              /* a progress bar (stderr is a terminal) */
 	int no_appserver;          /* no plain `codex app-server` fallback */
+	const char *mode;          /* NULL or "run"; "install": upload if needed,
+				    * run nothing; "uninstall": remove what the
+				    * uploads installed (remote.sh) */
+	char *result;              /* install/uninstall: the path it names */
+	size_t resultlen;
 };
 
 enum boot_err {

@@ -27,6 +27,10 @@
 #   -> FAIL WHAT REASON...            nothing runs; WHAT: dir, lock, checksum,
 #                                     size, none
 #
+# With MODE `install` (`codex-connect HOST install`) the script ends with
+# "INSTALLED PATH" instead of EXEC; with `uninstall` it stops the session hosts
+# the installed versions run, removes ~/.codex/ssh/bin and says "REMOVED PATH".
+#
 # POSIX sh only; absolute-path-free but PATH is set so that a login PATH missing
 # mkdir, chmod or sha256sum does not matter. Installs under
 # ~/.codex/ssh/bin/VERSION/ in 0700 directories owned by the user; refuses a
@@ -35,6 +39,7 @@
 
 tag=$1
 version=$2
+mode=${3:-run}
 PATH=/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin${PATH:+:$PATH}
 export PATH
 umask 077
@@ -80,6 +85,29 @@ if [ -z "$home" ] || [ ! -d "$home" ]; then
 	fail dir "no usable HOME ($home)"
 fi
 
+# Run it here, or (install) only say where it is.
+run() {
+	if [ "$mode" = install ]; then
+		say INSTALLED "$1"
+		exit 0
+	fi
+	say EXEC "$1"
+	exec "$1"
+}
+
+if [ "$mode" = uninstall ]; then
+	b=$home/.codex/ssh/bin
+	[ -L "$b" ] && fail dir "$b is a symbolic link; not removing it"
+	if [ -d "$b" ]; then
+		for v in "$b"/*/codex-subsystem; do
+			[ -x "$v" ] && "$v" stop >/dev/null 2>&1
+		done
+		rm -rf "$b" || fail dir "cannot remove $b"
+	fi
+	say REMOVED "$b"
+	exit 0
+fi
+
 # A codex-subsystem of our version: "codex-subsystem VERSION" from --version.
 right_version() {
 	[ -f "$1" ] && [ -x "$1" ] || return 1
@@ -100,8 +128,7 @@ find_installed() {
 }
 
 if find_installed; then
-	say EXEC "$found"
-	exec "$found"
+	run "$found"
 fi
 
 # A directory we may install into: ours, a real directory, nobody else can write.
@@ -148,8 +175,7 @@ trap 'exit 1' HUP INT TERM
 if find_installed; then
 	rm -rf "$lock"
 	trap - EXIT
-	say EXEC "$found"
-	exec "$found"
+	run "$found"
 fi
 
 say NEED "$os" "$arch"
@@ -194,5 +220,4 @@ chmod 700 "$tmp" || fail dir "cannot chmod $tmp"
 mv -f "$tmp" "$bin" || fail dir "cannot install $bin"
 rm -rf "$lock"
 trap - EXIT
-say EXEC "$bin"
-exec "$bin"
+run "$bin"

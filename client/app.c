@@ -29,6 +29,7 @@
 #include "cxs_config.h"
 #include "client/app.h"
 #include "client/doctor.h"
+#include "client/install.h"
 #include "client/sshconf.h"
 #include "client/ws.h"
 #include "proto/buf.h"
@@ -135,6 +136,8 @@ die_usage(void)
 	    "                     [--approval POLICY] [--json] [--yes] PROMPT\n"
 	    "       codex-connect [options] HOST status [--json]\n"
 	    "       codex-connect [options] HOST doctor [--json]\n"
+	    "       codex-connect [options] HOST install|uninstall [--sudo [--libexec DIR]]\n"
+	    "                     [-- REGISTER-OPTIONS]\n"
 	    "       codex-connect --list [--json]\n"
 	    "options: -F ssh_config  -p port  -l user  -i identity  -o Key=Value  -s subsystem\n"
 	    "         -v  -q  --socket PATH  --no-tui  --plain  --no-compress  --backend NAME\n"
@@ -147,7 +150,8 @@ app_parse(int argc, char **argv, struct app_opts *o, int *done)
 {
 	enum { O_STDIO = 256, O_SOCKET, O_NOTUI, O_PLAIN, O_NOCOMP, O_BACKEND, O_LIST,
 	    O_JSON, O_YES, O_CWD, O_MODEL, O_SANDBOX, O_APPROVAL, O_PING, O_DEAD,
-	    O_GIVEUP, O_CLOSEWAIT, O_NOBOOT, O_VERSION, O_HELP, O_LAST };
+	    O_GIVEUP, O_CLOSEWAIT, O_NOBOOT, O_SUDO, O_LIBEXEC, O_VERSION, O_HELP,
+	    O_LAST };
 	static const struct option lo[] = {
 		{ "stdio", no_argument, NULL, O_STDIO },
 		{ "socket", required_argument, NULL, O_SOCKET },
@@ -167,6 +171,8 @@ app_parse(int argc, char **argv, struct app_opts *o, int *done)
 		{ "give-up", required_argument, NULL, O_GIVEUP },
 		{ "close-wait", required_argument, NULL, O_CLOSEWAIT },
 		{ "no-bootstrap", no_argument, NULL, O_NOBOOT },
+		{ "sudo", no_argument, NULL, O_SUDO },
+		{ "libexec", required_argument, NULL, O_LIBEXEC },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ "help", no_argument, NULL, O_HELP },
 		{ "last", no_argument, NULL, O_LAST },
@@ -223,6 +229,8 @@ app_parse(int argc, char **argv, struct app_opts *o, int *done)
 		case O_GIVEUP: o->link.give_up_ms = (int)(atof(optarg) * 1000); break;
 		case O_CLOSEWAIT: o->close_wait_ms = (int)(atof(optarg) * 1000); break;
 		case O_NOBOOT: o->link.no_bootstrap = 1; break;
+		case O_SUDO: o->sudo = 1; break;
+		case O_LIBEXEC: o->libexec = optarg; break;
 		case O_LAST: o->resume_last = 1; break;
 		case O_VERSION:
 			printf("codex-connect %s\n", PACKAGE_VERSION);
@@ -266,6 +274,12 @@ app_parse(int argc, char **argv, struct app_opts *o, int *done)
 			o->mode = APP_STATUS;
 		} else if (strcmp(cmd, "doctor") == 0) {
 			o->mode = APP_DOCTOR;
+		} else if (strcmp(cmd, "install") == 0 || strcmp(cmd, "uninstall") == 0) {
+			o->mode = cmd[0] == 'i' ? APP_INSTALL : APP_UNINSTALL;
+			/* What follows `--` is for codex-subsystem register. */
+			o->reg_args = argv + optind;
+			o->nreg_args = argc - optind;
+			optind = argc;
 		} else if (strcmp(cmd, "resume") == 0) {
 			o->resume = 1;
 			if (optind < argc && !o->resume_last)
@@ -278,7 +292,7 @@ app_parse(int argc, char **argv, struct app_opts *o, int *done)
 			}
 		} else {
 			fprintf(stderr, "codex-connect: unknown command \"%s\" (exec, "
-			    "status, doctor, resume)\n", cmd);
+			    "status, doctor, install, uninstall, resume)\n", cmd);
 			*done = 1;
 			return 2;
 		}
@@ -1535,6 +1549,10 @@ app_run(struct app_opts *o)
 		return do_list(o);
 	if (o->mode == APP_DOCTOR)
 		return doctor_run(o);
+	if (o->mode == APP_INSTALL || o->mode == APP_UNINSTALL) {
+		o->link.build_dirs = build_dirs();
+		return install_run(o, o->mode == APP_UNINSTALL);
+	}
 	memset(&a, 0, sizeof(a));
 	a.o = o;
 	a.lfd = -1;

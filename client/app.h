@@ -15,6 +15,8 @@ enum app_mode {
 	APP_EXEC,         /* one turn from the command line */
 	APP_STATUS,       /* codex-ssh/status */
 	APP_DOCTOR,       /* checks, ok/warn/fail (doctor.h) */
+	APP_INSTALL,      /* install.h */
+	APP_UNINSTALL,
 	APP_LIST          /* ssh_config aliases */
 };
 
@@ -28,6 +30,10 @@ struct app_opts {
 	const char *prompt;        /* exec */
 	const char *cwd, *model, *sandbox, *approval;
 	const char *codex_cli;     /* the local Codex CLI for the TUI */
+	int sudo;                  /* install/uninstall: register through sudo too */
+	const char *libexec;       /* install --sudo: where the copy goes */
+	char **reg_args;           /* install/uninstall: after `--`, for register */
+	int nreg_args;
 	int close_wait_ms;         /* --stdio: after stdin EOF, wait at most this
 				    * for the remote session to end (30 s) */
 	/* `HOST resume [ID | --last]`: the TUI starts as `codex --remote URL resume
