@@ -85,8 +85,25 @@ if [ -z "$home" ] || [ ! -d "$home" ]; then
 	fail dir "no usable HOME ($home)"
 fi
 
+# Old versions go once nothing runs them (Linux: no process of ours has one as
+# its executable; elsewhere nothing is pruned) and no upload is in progress.
+prune() {
+	[ -d /proc/self ] || return 0
+	for old in "$home"/.codex/ssh/bin/*/codex-subsystem; do
+		[ -f "$old" ] || continue
+		d=${old%/codex-subsystem}
+		[ "${d##*/}" = "$version" ] && continue
+		[ -e "$d/.lock" ] && continue
+		for p in /proc/[0-9]*/exe; do
+			[ "$(readlink "$p" 2>/dev/null)" = "$old" ] && continue 2
+		done
+		rm -rf "$d"
+	done
+}
+
 # Run it here, or (install) only say where it is.
 run() {
+	prune
 	if [ "$mode" = install ]; then
 		say INSTALLED "$1"
 		exit 0

@@ -73,9 +73,23 @@ is "$(stat -c %a "$T/home-bash/.codex" "$T/home-bash/.codex/ssh" "$T/home-bash/.
     "$T/home-bash/.codex/ssh/bin/$V" | tr '\n' ' ')" "700 700 700 700 " "  in 0700 directories"
 is "$(sha256sum <"$bin" | cut -d' ' -f1)" \
     "$(sha256sum <"$builds/linux-$(uname -m)/codex-subsystem" | cut -d' ' -f1)" "  the very build we carry"
+# Old versions: one nothing runs, one a process still runs.
+bb=$T/home-bash/.codex/ssh/bin
+mkdir -p "$bb/0.0.1" "$bb/0.0.2"
+cp /bin/true "$bb/0.0.1/codex-subsystem"
+cp /bin/sleep "$bb/0.0.2/codex-subsystem"
+chown -R cxs-b-bash "$bb"
+chmod -R go-rwx "$bb"
+su -s /bin/sh cxs-b-bash -c "exec $bb/0.0.2/codex-subsystem 60" </dev/null >/dev/null 2>&1 &
+old_pid=$!
+at_exit "kill $old_pid 2>/dev/null"
+i=0; while ! pgrep -u cxs-b-bash -f "$bb/0.0.2" >/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 connect cxs-b-bash
 like "$OUT" "$answered" "the second connect works"
 unlike "$ERR" "upload" "  without uploading again"
+ok "$([ ! -e "$bb/0.0.1" ]; echo $?)" "  an old version nothing runs is pruned"
+ok "$([ -x "$bb/0.0.2/codex-subsystem" ]; echo $?)" "  one still running is kept"
+kill "$old_pid" 2>/dev/null; pkill -u cxs-b-bash -f "$bb/0.0.2" 2>/dev/null
 
 # ---- a corrupted upload is refused ---------------------------------------------------
 mkuser dash /bin/dash || bail "useradd failed"
