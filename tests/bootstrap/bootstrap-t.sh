@@ -159,6 +159,48 @@ chmod -R go-rwx "$T/home-lock/.codex"
 connect cxs-b-lock
 like "$OUT" "$answered" "a lock left by a killed upload is taken over"
 
+# ---- a dropped link resumes through the exec fallback ------------------------------------
+relay_start "$T" 120 || bail "the relay did not start"
+sshd_known_hosts "$T/kh-relay" "$RELAY_PORT"
+sed "s/^\([[:space:]]*\)Port .*/\1Port $RELAY_PORT/; s|UserKnownHostsFile .*|UserKnownHostsFile $T/kh-relay|" \
+    "$SSH_CONFIG" >"$T/cfg-relay"
+python3 - "$CONNECT" "$T/cfg-relay" "$T/relay.ctl" "$RELAY_PID" "$INIT" >"$T/cut" 2>&1 <<'PY'
+import json, os, signal, subprocess, sys, time
+connect, cfg, ctl, relay, init = sys.argv[1:6]
+p = subprocess.Popen([connect, "-F", cfg, "-l", "cxs-b-bash", "testhost", "--stdio"],
+                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+def send(m):
+    p.stdin.write((json.dumps(m) + "\n").encode()); p.stdin.flush()
+def recv():
+    line = p.stdout.readline()
+    if not line:
+        print("FAIL codex-connect ended"); sys.exit(1)
+    return json.loads(line)
+send(json.loads(init)); recv()
+send({"id": 2, "method": "thread/start", "params": {}}); recv()
+send({"id": 3, "method": "turn/start", "params": {"threadId": "thr-1",
+      "input": [{"type": "text", "text": "deltas=20000 rate=10000"}]}})
+k = 0
+while True:
+    m = recv()
+    if m.get("method") == "item/agentMessage/delta":
+        if m["params"]["delta"] != "d%d " % k:
+            print("FAIL delta %d: %r" % (k, m["params"]["delta"])); sys.exit(1)
+        k += 1
+        if k == 5000:
+            with open(ctl, "w") as f:
+                f.write("cut\n")
+            os.kill(int(relay), signal.SIGUSR1)
+    elif m.get("method") == "turn/completed":
+        break
+p.stdin.close(); p.wait(30)
+print("OK %d deltas in order" % k)
+PY
+like "$(cat "$T/cut")" "^OK 20000 deltas in order" \
+    "no Subsystem line: a link cut mid-turn resumes through the exec fallback, every delta once"
+like "$(cat "$T/relay.log")" "cut [1-9]" "  (the relay did reset the connection)"
+like "$(cat "$T/relay.log")" "accept 2" "  (and codex-connect connected again)"
+
 # ---- where codex-subsystem cannot run: the plain app server ---------------------------------
 mkuser nobuild /bin/bash || bail "useradd failed"
 mkdir -p "$T/no-builds"
