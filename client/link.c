@@ -65,6 +65,7 @@ struct link {
 	char reason[600];
 	char target[300];
 	int bootstrap;              /* the subsystem was refused: use the exec fallback */
+	int told_attached;          /* the server's "attached" note was shown */
 };
 
 static int64_t
@@ -621,6 +622,12 @@ stream_pump_in(struct stream *s, int64_t now)
 		}
 		while ((r = tunnel_next(s->t, s->out, &ev)) == 1) {
 			switch (ev.type) {
+			case TUNNEL_EV_WELCOME:
+				if (ev.attached[0] != '\0' && !s->l->told_attached) {
+					status(s->l, "%s: %s", s->l->target, ev.attached);
+					s->l->told_attached = 1;
+				}
+				break;
 			case TUNNEL_EV_MESSAGE:
 				if (s->ack_due_ms == 0)
 					s->ack_due_ms = now + 100;

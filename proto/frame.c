@@ -741,7 +741,7 @@ put_info(struct buf *out, enum frame_type type, const struct frame_info *info)
 {
 	msgpack_packer pk;
 	struct ctl c;
-	size_t blen, n;
+	size_t blen, alen, n;
 	int r, hello = type == FRAME_HELLO;
 
 	if ((info->features & ~FRAME_FEAT_ZLIB) != 0)
@@ -756,7 +756,10 @@ put_info(struct buf *out, enum frame_type type, const struct frame_info *info)
 		    (info->has_token != 0) + (info->has_token || info->next != 0) +
 		    (info->max_message != 0);
 	else
-		n = 5 + (info->max_message != 0);
+		n = 5 + (info->max_message != 0) + (info->attached[0] != '\0');
+	alen = strnlen(info->attached, sizeof(info->attached));
+	if (alen == sizeof(info->attached))
+		return PROTO_ERR_ARG;
 	ctl_init(&c, &pk);
 	r = msgpack_pack_array(&pk, 2) | msgpack_pack_uint8(&pk, (uint8_t)type) |
 	    msgpack_pack_map(&pk, n);
@@ -779,6 +782,9 @@ put_info(struct buf *out, enum frame_type type, const struct frame_info *info)
 	if (info->max_message != 0)
 		r |= pack_key(&pk, "max_message") |
 		    msgpack_pack_uint64(&pk, info->max_message);
+	if (!hello && alen > 0)
+		r |= pack_key(&pk, "attached") | msgpack_pack_str(&pk, alen) |
+		    msgpack_pack_str_body(&pk, info->attached, alen);
 	return ctl_finish(&c, r, out);
 }
 
@@ -1288,6 +1294,7 @@ read_uint_field(struct frame_dec *d, struct mpr *r, const char *what, uint64_t m
 #define K_NEXT          0x20
 #define K_RESUMED       0x40
 #define K_MAX_MESSAGE   0x80
+#define K_ATTACHED      0x100
 
 static int
 keyis(const uint8_t *k, size_t klen, const char *name)
@@ -1328,6 +1335,8 @@ dec_info(struct frame_dec *d, struct mpr *r, int hello, struct frame_info *info)
 			bit = K_BACKEND;
 		else if (!hello && keyis(k, klen, "resumed"))
 			bit = K_RESUMED;
+		else if (!hello && keyis(k, klen, "attached"))
+			bit = K_ATTACHED;
 		if (bit == 0) {
 			if (mp_skip(r) != 0)
 				return VIOLATION(d, "%s map is malformed", what);
@@ -1381,6 +1390,17 @@ dec_info(struct frame_dec *d, struct mpr *r, int hello, struct frame_info *info)
 			if (memchr(v, '\0', vlen) != NULL)
 				return VIOLATION(d, "backend name contains NUL");
 			memcpy(info->backend, v, vlen);
+			break;
+		case K_ATTACHED:
+			if (mp_raw(r, 1, &v, &vlen) != 0)
+				return VIOLATION(d, "attached is not a str");
+			/* A note for the user: keep what fits, never fail on it. */
+			if (vlen >= sizeof(info->attached))
+				vlen = sizeof(info->attached) - 1;
+			memcpy(info->attached, v, vlen);
+			for (nf = 0; nf < vlen; nf++)
+				if (info->attached[nf] == '\0')
+					info->attached[nf] = '?';
 			break;
 		case K_FEATURES:
 			if (mp_container(r, 0, &nf) != 0)

@@ -72,6 +72,8 @@ struct frame_info {
 	uint64_t next;             /* next expected seq of the peer's messages */
 	int resumed;               /* WELCOME */
 	uint64_t max_message;      /* 0 = not stated */
+	char attached[256];        /* WELCOME, optional: why sessions on this server
+				    * cannot outlive their channel ("": they can) */
 };
 
 /*

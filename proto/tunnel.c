@@ -12,6 +12,7 @@
 struct tunnel {
 	struct tunnel_opts o;
 	char backend[64];
+	char attached[256];       /* the last WELCOME's note */
 	struct frame_dec *dec;
 	struct frame_enc *enc;
 	struct journal *j;        /* our messages until acknowledged */
@@ -224,6 +225,8 @@ tunnel_next(struct tunnel *t, struct buf *out, struct tunnel_event *ev)
 			}
 			ev->type = TUNNEL_EV_WELCOME;
 			ev->resumed = f.u.info.resumed;
+			snprintf(t->attached, sizeof(t->attached), "%s", f.u.info.attached);
+			ev->attached = t->attached;
 			return 1;
 		case FRAME_DATA:
 			if (f.u.data.seq < t->in_next)

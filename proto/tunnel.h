@@ -41,6 +41,9 @@ struct tunnel_event {
 	size_t len;
 	uint64_t seq;
 	int resumed;              /* WELCOME */
+	const char *attached;     /* WELCOME: the server's note that sessions end
+				   * with their channel, or "" (valid until the
+				   * next tunnel call) */
 	unsigned code;            /* CLOSE, ERROR: PROTOCOL.md 2.6 */
 	char reason[FRAME_MAX_REASON + 1];
 };

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -373,4 +374,167 @@ ctl_call(int fd, uint32_t type, const void *payload, size_t len, uint32_t *rtype
 	for (i = 0; i < nfds; i++)
 		close(fds[i]);
 	return r;
+}
+
+void
+ctl_statedir(const struct sconf *c, char *out, size_t outlen)
+{
+	const char *home = sconf_home();
+
+	if (c->journal_dir != NULL)
+		snprintf(out, outlen, "%s/hosts", c->journal_dir);
+	else if (home != NULL)
+		snprintf(out, outlen, "%s/.codex/ssh/journal/hosts", home);
+	else
+		out[0] = '\0';
+}
+
+/* Makes dir and its parent (0700) when missing. */
+static int
+mkdir2(const char *dir)
+{
+	char parent[4096], *slash;
+
+	snprintf(parent, sizeof(parent), "%s", dir);
+	if ((slash = strrchr(parent, '/')) != NULL && slash != parent) {
+		*slash = '\0';
+		(void)mkdir(parent, 0700);
+	}
+	return mkdir(dir, 0700) == 0 || errno == EEXIST ? 0 : -1;
+}
+
+/* This boot's id ("" where the kernel has none): a reboot kills hosts too, and
+ * that says nothing about the machine. */
+static void
+boot_id(char *out, size_t outlen)
+{
+	int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, out, outlen - 1) : -1;
+
+	if (fd >= 0)
+		close(fd);
+	out[n > 0 ? n : 0] = '\0';
+	out[strcspn(out, "\n")] = '\0';
+}
+
+void
+ctl_alive_mark(const char *statedir, const char *id)
+{
+	char path[4200], boot[64];
+	int fd;
+
+	if (statedir[0] == '\0' || mkdir2(statedir) != 0)
+		return;
+	snprintf(path, sizeof(path), "%s/host-%s.alive", statedir, id);
+	boot_id(boot, sizeof(boot));
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+	    0600)) >= 0) {
+		dprintf(fd, "%ld %s\n", (long)getpid(), boot[0] ? boot : "-");
+		close(fd);
+	}
+}
+
+void
+ctl_alive_clear(const char *statedir, const char *id)
+{
+	char path[4200];
+
+	if (statedir[0] == '\0')
+		return;
+	snprintf(path, sizeof(path), "%s/host-%s.alive", statedir, id);
+	(void)unlink(path);
+	snprintf(path, sizeof(path), "%s/killed", statedir);
+	(void)unlink(path);
+}
+
+/*
+ * Whether pid is a live session host: it exists, is no zombie (an orphan whose
+ * reaper is slow) and, where /proc tells, runs as codex-subsystem (not a pid
+ * reused since).
+ */
+static int
+host_running(pid_t pid)
+{
+	char path[64], buf[512];
+	const char *p;
+	ssize_t n;
+	int fd;
+
+	if (kill(pid, 0) != 0 && errno != EPERM)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 1;  /* no /proc: believe kill() */
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 1;
+	buf[n] = '\0';
+	/* "pid (comm) S ...": the state follows the last ')'. */
+	if ((p = strrchr(buf, ')')) == NULL || p[1] != ' ')
+		return 1;
+	if (p[2] == 'Z' || p[2] == 'X')
+		return 0;
+	/* Hosts run with argv[0] "codex-subsystem" (their comm may be "exe"). */
+	snprintf(path, sizeof(path), "/proc/%ld/cmdline", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strrchr(buf, '/') ? strrchr(buf, '/') + 1 : buf;
+	return strcmp(p, "codex-subsystem") == 0;
+}
+
+int
+ctl_killed_hosts(const char *statedir)
+{
+	char path[4200], id[CTL_ID_LEN + 1], boot[64], markboot[64];
+	struct dirent *e;
+	int count = 0, found = 0;
+	long pid;
+	DIR *d;
+	FILE *f;
+
+	if (statedir[0] == '\0' || (d = opendir(statedir)) == NULL)
+		return 0;
+	boot_id(boot, sizeof(boot));
+	if (boot[0] == '\0')
+		snprintf(boot, sizeof(boot), "-");
+	snprintf(path, sizeof(path), "%s/killed", statedir);
+	if ((f = fopen(path, "r")) != NULL) {
+		if (fscanf(f, "%d", &count) != 1)
+			count = 0;
+		fclose(f);
+	}
+	while ((e = readdir(d)) != NULL) {
+		if (!host_name(e->d_name, ".alive", id))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", statedir, e->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		pid = 0;
+		markboot[0] = '\0';
+		if (fscanf(f, "%ld %63s", &pid, markboot) < 1)
+			pid = 0;
+		fclose(f);
+		if (pid > 0 && strcmp(markboot, boot) == 0 && host_running((pid_t)pid))
+			continue;
+		(void)unlink(path);
+		/* Gone with a reboot: not the machine's habit. */
+		if (strcmp(markboot, boot) == 0)
+			found++;
+	}
+	closedir(d);
+	if (found > 0) {
+		count += found;
+		snprintf(path, sizeof(path), "%s/killed", statedir);
+		if ((f = fopen(path, "w")) != NULL) {
+			fprintf(f, "%d\n", count);
+			fclose(f);
+		}
+	}
+	return count;
 }

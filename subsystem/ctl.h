@@ -80,6 +80,22 @@ int ctl_hosts(const char *dir, char ids[][CTL_ID_LEN + 1], int max);
  */
 int ctl_superseded(const char *dir, const char *id);
 
+/*
+ * Whether session hosts survive their connections here. A host marks itself
+ * alive in STATEDIR/host-ID.alive (its pid) once it serves and removes the mark
+ * when it exits by itself (idle, stop), which also clears the count below. A mark
+ * whose process is gone means the host was killed from outside (systemd-logind's
+ * KillUserProcesses, a job scheduler...). STATEDIR is JournalDir/hosts (default
+ * ~/.codex/ssh/journal/hosts): it lives in the home, which such an environment
+ * keeps, unlike the runtime directory.
+ */
+void ctl_statedir(const struct sconf *c, char *out, size_t outlen);
+void ctl_alive_mark(const char *statedir, const char *id);
+void ctl_alive_clear(const char *statedir, const char *id);
+/* Counts the marks of hosts killed from outside since the last clean exit (and
+ * removes those marks). Returns the count so far. */
+int ctl_killed_hosts(const char *statedir);
+
 /* Sends one packet with up to 2 fds. Returns 0 or -1 with errno. */
 int ctl_send(int fd, uint32_t type, const void *payload, size_t len,
     const int *fds, int nfds);

@@ -132,6 +132,8 @@ struct host {
 	const char *conf_path;        /* as given with -f, or NULL */
 	char dir[4096];               /* runtime directory (daemon) */
 	int superseded;               /* a newer host serves new sessions */
+	char attached[256];           /* WELCOME's note: why sessions end with their
+				       * channel here ("": not said) */
 	int64_t next_check_ms;        /* when to look for a newer host again */
 };
 
@@ -598,6 +600,7 @@ chan_hello(struct host *h, struct chan *ch, const struct frame_info *hi)
 	wi.version = FRAME_PROTOCOL_VERSION;
 	wi.features = hi->features & FRAME_FEAT_ZLIB;
 	wi.max_message = h->c->max_message;
+	snprintf(wi.attached, sizeof(wi.attached), "%s", h->attached);
 	if (hi->has_token) {
 		s = h->daemon ? find_session(h, hi->token) : NULL;
 		if (s == NULL) {
@@ -1183,6 +1186,12 @@ host_new(const struct sconf *c, int daemon, int ctl_fd)
 	return h;
 }
 
+void
+host_set_attached(struct host *h, const char *why)
+{
+	snprintf(h->attached, sizeof(h->attached), "%s", why);
+}
+
 int
 host_add_channel(struct host *h, int in, int out, int framed, const char *backend,
     int ctl, const void *pre, size_t prelen)
@@ -1728,7 +1737,7 @@ int
 host_daemon_main(const struct sconf *c, const char *conf_path, int ready_fd,
     const char *expect_id)
 {
-	char dir[4096], err[512], id[CTL_ID_LEN + 1], sp[4200];
+	char dir[4096], err[512], id[CTL_ID_LEN + 1], sp[4200], sd[4200];
 	struct host *h;
 	int lfd, lockfd, rc;
 
@@ -1768,8 +1777,12 @@ host_daemon_main(const struct sconf *c, const char *conf_path, int ready_fd,
 	h->conf_path = conf_path;
 	snprintf(h->dir, sizeof(h->dir), "%s", dir);
 	say_ready(ready_fd, "ready", NULL);
+	/* If something kills us from outside, the next channels will know. */
+	ctl_statedir(c, sd, sizeof(sd));
+	ctl_alive_mark(sd, id);
 	rc = host_run(h, NULL, 0);
 	host_free(h);
+	ctl_alive_clear(sd, id);
 	snprintf(sp, sizeof(sp), "%s/host-%s.sock", dir, id);
 	/* A successor of the same identity may own the name by now: only our
 	 * own socket is removed (we still hold the lock, so no one else's). */

@@ -31,6 +31,10 @@ void host_free(struct host *h);
 int host_add_channel(struct host *h, int in, int out, int framed,
     const char *backend, int ctl, const void *pre, size_t prelen);
 
+/* The note a WELCOME carries (PROTOCOL.md 2.4, "attached"): why sessions here end
+ * with their channel. Copied. */
+void host_set_attached(struct host *h, const char *why);
+
 /*
  * Runs until there is nothing left to do: in attached mode when the channel and its
  * session are gone; as a daemon after IdleTimeout without sessions or on SIGTERM.

@@ -26,6 +26,8 @@
 #include "subsystem/serve.h"
 
 #define HOST_START_SECONDS 10
+/* Hosts killed from outside, in a row, before channels run attached. */
+#define KILLED_LIMIT 2
 
 /* Reads exactly len bytes (blocking); returns bytes read (short on EOF) or -1. */
 static ssize_t
@@ -412,10 +414,10 @@ int
 serve_channel(const struct sconf *c, const char *conf_path, const char *backend)
 {
 	uint8_t magic[FRAME_MAGIC_LEN];
-	char reason[600] = "";
+	char reason[600] = "", sd[4200], why[600] = "";
 	struct host *h;
 	ssize_t n;
-	int framed, rc;
+	int framed, rc, killed;
 
 	signal(SIGPIPE, SIG_IGN);
 	/* The mode is decided by the first byte: NUL can never start JSON. */
@@ -432,8 +434,18 @@ serve_channel(const struct sconf *c, const char *conf_path, const char *backend)
 			dprintf(2, "codex-subsystem: bad framed-mode preamble\n");
 			return 1;
 		}
-		if (c->daemon)
-			return attach_to_host(c, conf_path, backend);
+		if (c->daemon) {
+			ctl_statedir(c, sd, sizeof(sd));
+			if ((killed = ctl_killed_hosts(sd)) < KILLED_LIMIT)
+				return attach_to_host(c, conf_path, backend);
+			snprintf(why, sizeof(why), "session hosts here are killed when "
+			    "a connection ends (%d so far; systemd-logind's "
+			    "KillUserProcesses does that, `loginctl enable-linger` stops "
+			    "it): sessions run attached and end with a dropped link",
+			    killed);
+			log_info("%s (remove %s/killed to try the session host again)",
+			    why, sd);
+		}
 	}
 	log_verbose("serving a %s channel in this process", framed ? "framed" : "plain");
 	if ((h = host_new(c, 0, -1)) == NULL ||
@@ -443,6 +455,8 @@ serve_channel(const struct sconf *c, const char *conf_path, const char *backend)
 		host_free(h);
 		return 1;
 	}
+	if (why[0] != '\0')
+		host_set_attached(h, why);
 	rc = host_run(h, reason, sizeof(reason));
 	host_free(h);
 	if (reason[0] != '\0' && rc != 0)

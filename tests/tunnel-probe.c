@@ -46,6 +46,7 @@ static const char *save_file, *adopt_file, *lines_file;
 static char *lines;                     /* lines_file's contents */
 static size_t lines_len;
 static int rejects;
+static char attached[300];              /* WELCOME's note, if any */
 static long long big_bytes, big_ok = -1;
 static double t0;
 
@@ -422,6 +423,8 @@ main(int argc, char **argv)
 			if (ev.type == TUNNEL_EV_WELCOME) {
 				if (ev.resumed)
 					resumes++;
+				if (ev.attached[0] != '\0')
+					snprintf(attached, sizeof(attached), "%s", ev.attached);
 				if (save_file != NULL) {
 					uint8_t tok[FRAME_TOKEN_LEN];
 					char hex[2 * FRAME_TOKEN_LEN + 1];
@@ -488,6 +491,8 @@ main(int argc, char **argv)
 	    got_deltas, cuts_done, resumes, big_bytes, big_ok, now_s() - t0);
 	if (lines_file != NULL)
 		printf(" rejects=%d", rejects);
+	if (attached[0] != '\0')
+		printf(" attached=\"%s\"", attached);
 	printf("\n");
 	fflush(stdout);
 	close(cin);

@@ -59,4 +59,32 @@ stdio --plain
 like "$OUT" '^\{"id":1,"error":\{"code":-32603,"message":".*/nonexistent/codex' \
     "  the same in plain mode"
 sshd_stop
+
+# A machine that kills the session host when the connection ends (logind's
+# KillUserProcesses): after the second time, sessions run attached, and
+# codex-connect says so and why.
+cat >"$T/kconf" <<CONF
+Backend app-server $B/tests/fake-app-server
+LoginShell no
+RuntimeDir $T/krun
+JournalDir $T/kjournal
+LogFile $T/klog
+CONF
+{
+	echo '#!/bin/sh'
+	echo "\"$SUB\" -f \"$T/kconf\""
+	echo 'rc=$?'
+	echo "pkill -KILL -f 'codex-subsystem host .*-f $T/kconf\$' 2>/dev/null"
+	echo 'exit $rc'
+} >"$T/killer"
+chmod +x "$T/killer"
+sshd_start "$T/s4" "Subsystem codex $T/killer" || bail "sshd"
+stdio
+stdio
+unlike "$ERR" "attached" "a session host killed when its connection ended, twice: no conclusion yet"
+stdio
+like "$OUT" '^\{"id":1,"result"' "the third time the session runs (attached)"
+like "$ERR" "killed when a connection ends .*loginctl enable-linger.*run attached" \
+    "  and codex-connect says why, and what to do"
+sshd_stop
 done_testing

@@ -128,7 +128,31 @@ run_ok "the next session through the current binary and config works" \
     timeout 60 "$PROBE" --deltas 5 -- "$S" -f "$T/conf"
 ok "$(grep -q '"name":"tunnel-probe"' "$T/C.in"; echo $?)" "  with the current config's backend"
 
-# ---- 5. stop ends every host and waits ---------------------------------------------------
+# ---- 5. a machine that kills session hosts when a connection ends ----------------------
+
+# Like systemd-logind with KillUserProcesses: when the channel's codex-subsystem
+# ends, every process it left (the session host) is killed.
+sed "s|^RuntimeDir .*|RuntimeDir $T/krun|; s|^JournalDir .*|JournalDir $T/kjournal|" "$T/conf" >"$T/kconf"
+{
+	echo '#!/bin/sh'
+	echo "\"$S\" -f \"$T/kconf\""
+	echo 'rc=$?'
+	echo "pkill -KILL -f 'codex-subsystem host .*-f $T/kconf\$' 2>/dev/null"
+	echo 'exit $rc'
+} >"$T/killer"
+chmod +x "$T/killer"
+run_ok "a host killed when its connection ended: the next session still gets a host" \
+    timeout 60 "$PROBE" --deltas 10 -- "$T/killer"
+unlike "$TAP_OUT" "attached=" "  (once may be a crash: no conclusion yet)"
+run_ok "killed again" timeout 60 "$PROBE" --deltas 10 -- "$T/killer"
+run_ok "the third session runs attached, and its turn is intact" \
+    timeout 60 "$PROBE" --deltas 5000 -- "$T/killer"
+like "$TAP_OUT" '^OK deltas=5000 .*attached=".*killed when a connection ends.*attached' \
+    "  WELCOME says so, and why"
+is "$(pgrep -f "codex-subsystem host .*-f $T/kconf\$" | grep -c .)" 0 "  no session host was started for it"
+like "$(cat "$T/log")" "remove $T/kjournal/hosts/killed to try" "  the log says how to try the host again"
+
+# ---- 6. stop ends every host and waits ---------------------------------------------------
 
 timeout 60 "$PROBE" --deltas 5 --no-close -- "$T/bin/old-sub" -f "$T/conf" >/dev/null 2>&1
 timeout 60 "$PROBE" --deltas 5 --no-close -- "$S" -f "$T/conf" >/dev/null 2>&1
