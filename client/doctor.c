@@ -214,7 +214,7 @@ doctor_run(const struct app_opts *o)
 	    sshconn_user(c), sshconn_host(c), sshconn_port(c));
 	add(&d, "resolve", "ok", where, NULL);
 	add(&d, "hostkey", "ok", "known and matching", NULL);
-	snprintf(where, sizeof(where), "as %s", sshconn_user(c));
+	snprintf(where, sizeof(where), "as %s %s", sshconn_user(c), sshconn_auth_info(c));
 	add(&d, "auth", "ok", where, NULL);
 
 	r = sshconn_open_channel(c, o->link.subsystem, &ch, err, sizeof(err));

@@ -82,6 +82,7 @@ struct sshconn {
 	int alive_count_max;
 	pid_t helpers[MAX_HELPERS];	/* relays and proxy commands to reap */
 	size_t nhelpers;
+	char auth[400];			/* how authentication went, for doctor */
 };
 
 const char *
@@ -2280,7 +2281,7 @@ authenticate(struct ctx *x)
 		{ "password", SSH_AUTH_METHOD_PASSWORD },
 	};
 	ssh_session s = x->c->session;
-	char *ids[MAX_IDS + 8], offered[128];
+	char *ids[MAX_IDS + 8], offered[128] = "none: no authentication asked";
 	int explicit[MAX_IDS + 8], order[M_COUNT], done[M_COUNT];
 	int enabled[M_COUNT], norder = 0, methods, rc, i, partials = 0;
 	size_t nids = 0, k;
@@ -2379,6 +2380,14 @@ again:
 	goto out;
 ok:
 	debugf(x, "Authenticated to %s as %s.", x->hostport, x->c->user);
+	{
+		/* The last attempt is the one that worked. */
+		const char *last = strrchr(x->tried, ',');
+
+		last = last != NULL ? last + 2 : x->tried[0] ? x->tried : "none";
+		snprintf(x->c->auth, sizeof(x->c->auth), "with %s (server offers: %s)",
+		    last, offered);
+	}
 	rc = 0;
 out:
 	for (k = 0; k < nids; k++)
@@ -2869,6 +2878,12 @@ sshconn_keepalive(struct sshconn *c)
 {
 	return ssh_send_ignore(c->session, "") == SSH_OK ? 0 :
 	    SSHCONN_ERR_PROTOCOL;
+}
+
+const char *
+sshconn_auth_info(const struct sshconn *c)
+{
+	return c->auth;
 }
 
 ssh_session

@@ -165,6 +165,9 @@ int sshconn_open_exec(struct sshconn *c, const char *command, ssh_channel *out,
  */
 int sshconn_keepalive(struct sshconn *c) PROTO_WUR PROTO_NONNULL(1);
 
+/* How authentication went: "with METHOD (server offers: ...)"; owned by c. */
+const char *sshconn_auth_info(const struct sshconn *c) PROTO_NONNULL(1);
+
 /* The libssh session, for channel I/O; owned by c. */
 ssh_session sshconn_session(const struct sshconn *c) PROTO_NONNULL(1);
 /* The descriptor to poll for input; owned by c (do not close it). */
