@@ -110,6 +110,18 @@ struct boot {
 	char last_noise[160];        /* the last line of noise, for messages */
 };
 
+/* Keeps the last line of noise for messages (and shows it with -v). */
+static void
+note_noise(struct boot *b, const struct marker_event *ev)
+{
+	if (b->o->verbose)
+		fprintf(stderr, "codex-connect: %s: %.*s\n", b->o->host, (int)ev->len,
+		    ev->noise);
+	snprintf(b->last_noise, sizeof(b->last_noise), "%.*s",
+	    (int)(ev->len < sizeof(b->last_noise) - 1 ? ev->len :
+	    sizeof(b->last_noise) - 1), ev->noise);
+}
+
 /*
  * Why the channel ended early: its exit status, what it printed on stderr, else
  * the last line it printed on stdout (a ForceCommand's output, say).
@@ -118,6 +130,22 @@ static int
 boot_eof(struct boot *b, const char *when)
 {
 	char tail[400] = "", st[200] = "";
+	struct marker_event ev;
+	uint8_t buf[4096];
+	int n, r;
+
+	/* What the channel printed and we did not read yet (a ForceCommand may
+	 * have answered and closed before our script even went out). */
+	if (b->dec != NULL) {
+		while ((n = b->io->read(b->io->ctx, buf, sizeof(buf), 200)) > 0 &&
+		    marker_dec_feed(b->dec, buf, (size_t)n) == 0)
+			while (marker_dec_next(b->dec, &ev) == 1)
+				if (ev.kind == MARKER_EV_NOISE)
+					note_noise(b, &ev);
+		while ((r = marker_dec_finish(b->dec, &ev)) == 1)
+			if (ev.kind == MARKER_EV_NOISE)
+				note_noise(b, &ev);
+	}
 
 	if (b->io->errtail != NULL)
 		b->io->errtail(b->io->ctx, tail, sizeof(tail));
@@ -133,6 +161,29 @@ boot_eof(struct boot *b, const char *when)
 	return BOOT_ERR_IO;
 }
 
+/*
+ * Starts a conversation: a fresh tag and decoder, and script sent as the line
+ * that hands it to /bin/sh with args ("VERSION [MODE]"). 0, or an error with err
+ * set (b->dec may then need freeing).
+ */
+static int
+boot_start(struct boot *b, const char *script, const char *name, const char *args)
+{
+	char tag[TAG_LEN + 1], *line;
+	int r;
+
+	new_tag(tag);
+	if ((b->dec = marker_dec_new(tag, NULL)) == NULL ||
+	    (line = boot_script_line(script, name, tag, args)) == NULL) {
+		snprintf(b->err, b->errlen, "out of memory");
+		return BOOT_ERR_NOMEM;
+	}
+	r = b->io->write(b->io->ctx, line, strlen(line)) != 0 ?
+	    boot_eof(b, "at once") : 0;
+	free(line);
+	return r;
+}
+
 /* Reads until the next answer; noise is shown with -v. 0, or an error. */
 static int
 boot_answer(struct boot *b, struct marker_event *ev, int timeout_ms)
@@ -145,12 +196,7 @@ boot_answer(struct boot *b, struct marker_event *ev, int timeout_ms)
 		while ((r = marker_dec_next(b->dec, ev)) == 1) {
 			if (ev->kind == MARKER_EV_ANSWER)
 				return 0;
-			if (b->o->verbose)
-				fprintf(stderr, "codex-connect: %s: %.*s\n", b->o->host,
-				    (int)ev->len, ev->noise);
-			snprintf(b->last_noise, sizeof(b->last_noise), "%.*s",
-			    (int)(ev->len < sizeof(b->last_noise) - 1 ? ev->len :
-			    sizeof(b->last_noise) - 1), ev->noise);
+			note_noise(b, ev);
 		}
 		if (r < 0) {
 			snprintf(b->err, b->errlen, "the bootstrap on %s: %s", b->o->host,
@@ -296,27 +342,17 @@ boot_run(const struct boot_io *io, const struct boot_opts *o, uint8_t **rest,
 {
 	struct boot b = { io, o, NULL, err, errlen, "" };
 	struct marker_event ev;
-	char tag[TAG_LEN + 1], os[64] = "", arch[64] = "", path[4200];
+	char os[64] = "", arch[64] = "", path[4200];
 	unsigned char md[crypto_hash_sha256_BYTES];
 	char hex[2 * crypto_hash_sha256_BYTES + 1], size[32], vm[96];
 	const uint8_t *p;
 	uint8_t *data = NULL;
-	char *line = NULL;
 	size_t len = 0;
 	int r;
 
-	new_tag(tag);
 	snprintf(vm, sizeof(vm), "%s %s", o->version, o->mode ? o->mode : "run");
-	if ((b.dec = marker_dec_new(tag, NULL)) == NULL || (line = boot_script_line(
-	    boot_remote_script, "cxs-boot", tag, vm)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		r = BOOT_ERR_NOMEM;
+	if ((r = boot_start(&b, boot_remote_script, "cxs-boot", vm)) != 0)
 		goto out;
-	}
-	if (io->write(io->ctx, line, strlen(line)) != 0) {
-		r = boot_eof(&b, "at once");
-		goto out;
-	}
 	for (;;) {
 		if ((r = boot_answer(&b, &ev, data != NULL ? VERIFY_TIMEOUT_MS :
 		    ANSWER_TIMEOUT_MS)) != 0)
@@ -392,7 +428,6 @@ boot_run(const struct boot_io *io, const struct boot_opts *o, uint8_t **rest,
 	}
 out:
 	free(data);
-	free(line);
 	marker_dec_free(b.dec);
 	return r;
 }
@@ -404,25 +439,12 @@ boot_ask(const struct boot_io *io, const struct boot_opts *o, const char *script
 {
 	struct boot b = { io, o, NULL, err, errlen, "" };
 	struct marker_event ev;
-	char tag[TAG_LEN + 1], *line = NULL;
 	int r;
 
-	new_tag(tag);
-	if ((b.dec = marker_dec_new(tag, NULL)) == NULL ||
-	    (line = boot_script_line(script, name, tag, o->version)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		r = BOOT_ERR_NOMEM;
-		goto out;
-	}
-	if (io->write(io->ctx, line, strlen(line)) != 0) {
-		r = boot_eof(&b, "at once");
-		goto out;
-	}
-	while ((r = boot_answer(&b, &ev, ANSWER_TIMEOUT_MS)) == 0 &&
-	    strcmp(ev.word, "DONE") != 0)
-		on_answer(ctx, &ev);
-out:
-	free(line);
+	if ((r = boot_start(&b, script, name, o->version)) == 0)
+		while ((r = boot_answer(&b, &ev, ANSWER_TIMEOUT_MS)) == 0 &&
+		    strcmp(ev.word, "DONE") != 0)
+			on_answer(ctx, &ev);
 	marker_dec_free(b.dec);
 	return r;
 }

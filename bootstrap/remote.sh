@@ -19,8 +19,8 @@
 #   -> READY                          (after UPLOAD) send the bytes now
 #   -> EXEC PATH                      verified, installed, exec'd
 #   -> FALLBACK WHAT REASON...        codex-subsystem cannot run here (WHAT:
-#                                     verify, run); the client answers APPSERVER
-#                                     or closes
+#                                     verify, run, dir: nowhere to install it);
+#                                     the client answers APPSERVER or closes
 #   -> EXEC app-server                `codex app-server` (plain JSONL, no resume)
 #                                     runs on the channel with the login
 #                                     environment from the next line on
@@ -151,7 +151,8 @@ fi
 # A directory we may install into: ours, a real directory, nobody else can write.
 safe_dir() {
 	if [ ! -e "$1" ] && [ ! -L "$1" ]; then
-		mkdir -m 700 "$1" 2>/dev/null || [ -d "$1" ] || fail dir "cannot create $1"
+		mkdir -m 700 "$1" 2>/dev/null || [ -d "$1" ] ||
+		    fallback dir "cannot create $1 (a read-only home?)"
 	fi
 	[ -L "$1" ] && fail dir "$1 is a symbolic link; refusing to use it"
 	[ -d "$1" ] || fail dir "$1 is not a directory"
@@ -207,7 +208,7 @@ case $size in
 esac
 
 tmp=$dir/.upload.$$
-: >"$tmp" || fail dir "cannot write $tmp"
+: >"$tmp" 2>/dev/null || fallback dir "cannot write in $dir (a full or read-only disk?)"
 say READY
 if command -v head >/dev/null 2>&1 && head -c 1 </dev/null >/dev/null 2>&1; then
 	head -c "$size" >"$tmp"

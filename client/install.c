@@ -102,6 +102,34 @@ out:
 	return st;
 }
 
+/*
+ * Runs `sudo sh -c SCRIPT LIBEXEC-PATH [PATH] REGISTER-ARGS...` on a remote
+ * terminal; what says what failed. 0, or -1 (said on stderr).
+ */
+static int
+sudo_run(struct sshconn *c, const struct app_opts *o, const char *script,
+    const char *lx, const char *path, const char *what)
+{
+	char cmd[CMD_MAX], err[600];
+	int i, r;
+
+	snprintf(cmd, sizeof(cmd), "sudo sh -c");
+	if (quote(cmd, sizeof(cmd), script) != 0 || quote(cmd, sizeof(cmd), lx) != 0 ||
+	    (path != NULL && quote(cmd, sizeof(cmd), path) != 0))
+		goto toolong;
+	for (i = 0; i < o->nreg_args; i++)
+		if (quote(cmd, sizeof(cmd), o->reg_args[i]) != 0)
+			goto toolong;
+	if ((r = run_on_pty(c, cmd, err, sizeof(err))) != 0) {
+		fprintf(stderr, "codex-connect: %s\n", r < 0 ? err : what);
+		return -1;
+	}
+	return 0;
+toolong:
+	fprintf(stderr, "codex-connect: the remote command line is too long\n");
+	return -1;
+}
+
 int
 install_run(const struct app_opts *o, int uninstall)
 {
@@ -110,30 +138,20 @@ install_run(const struct app_opts *o, int uninstall)
 	struct boot_opts bo;
 	struct boot_io io;
 	struct chanio cio;
-	char err[1200], path[4200] = "", cmd[CMD_MAX], lx[4200];
+	char err[1200], path[4200] = "", lx[4200];
 	const char *libexec = o->libexec ? o->libexec : "/usr/local/libexec";
-	int r, i, rc = 1;
+	int r, rc = 1;
 
 	if (sshconn_open(&o->link.ssh, &c, err, sizeof(err)) != 0) {
 		fprintf(stderr, "codex-connect: %s\n", err);
 		return 255;
 	}
 	snprintf(lx, sizeof(lx), "%s/codex-subsystem", libexec);
-	if (uninstall && o->sudo) {
-		/* Unregister first: the copy it names is still there. */
-		snprintf(cmd, sizeof(cmd), "sudo sh -c 'test ! -x \"$0\" || \"$0\" "
-		    "unregister \"$@\"; rm -f \"$0\"'");
-		if (quote(cmd, sizeof(cmd), lx) != 0)
-			goto toolong;
-		for (i = 0; i < o->nreg_args; i++)
-			if (quote(cmd, sizeof(cmd), o->reg_args[i]) != 0)
-				goto toolong;
-		if ((r = run_on_pty(c, cmd, err, sizeof(err))) != 0) {
-			fprintf(stderr, "codex-connect: %s\n", r < 0 ? err :
-			    "unregistering through sudo failed (see above)");
-			goto out;
-		}
-	}
+	/* Unregister first: the copy it names is still there. */
+	if (uninstall && o->sudo && sudo_run(c, o, "test ! -x \"$0\" || \"$0\" "
+	    "unregister \"$@\"; rm -f \"$0\"", lx, NULL,
+	    "unregistering through sudo failed (see above)") != 0)
+		goto out;
 	if ((r = sshconn_open_exec(c, BOOT_COMMAND, &ch, err, sizeof(err))) != 0) {
 		fprintf(stderr, "codex-connect: %s\n", err);
 		goto out;
@@ -166,25 +184,14 @@ install_run(const struct app_opts *o, int uninstall)
 	printf("%s %s on %s\n", uninstall ? "removed" : "installed", path,
 	    o->link.ssh.host);
 	if (!uninstall && o->sudo) {
-		snprintf(cmd, sizeof(cmd), "sudo sh -c 'install -d -m 755 \"${0%%/*}\" && "
-		    "install -m 755 \"$1\" \"$0\" && shift && exec \"$0\" register \"$@\"'");
-		if (quote(cmd, sizeof(cmd), lx) != 0 || quote(cmd, sizeof(cmd), path) != 0)
-			goto toolong;
-		for (i = 0; i < o->nreg_args; i++)
-			if (quote(cmd, sizeof(cmd), o->reg_args[i]) != 0)
-				goto toolong;
-		if ((r = run_on_pty(c, cmd, err, sizeof(err))) != 0) {
-			fprintf(stderr, "codex-connect: %s\n", r < 0 ? err :
-			    "registering through sudo failed (see above)");
+		if (sudo_run(c, o, "install -d -m 755 \"${0%/*}\" && install -m 755 "
+		    "\"$1\" \"$0\" && shift && exec \"$0\" register \"$@\"", lx, path,
+		    "registering through sudo failed (see above)") != 0)
 			goto out;
-		}
 		printf("registered %s on %s: connects need no bootstrap now\n", lx,
 		    o->link.ssh.host);
 	}
 	rc = 0;
-	goto out;
-toolong:
-	fprintf(stderr, "codex-connect: the remote command line is too long\n");
 out:
 	fflush(stdout);
 	sshconn_close(c);

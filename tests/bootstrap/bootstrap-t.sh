@@ -229,7 +229,31 @@ else
 	skip "cannot mount a noexec tmpfs here" 2
 fi
 
+mkuser rohome /bin/bash || bail "useradd failed"
+if mkdir -p "$T/ro-home" && mount -t tmpfs -o mode=755 tmpfs "$T/ro-home" 2>/dev/null; then
+	at_exit "umount -l '$T/ro-home' 2>/dev/null"
+	cp -a "$T/home-rohome/." "$T/ro-home/"
+	chown -R cxs-b-rohome "$T/ro-home"
+	usermod -d "$T/ro-home" cxs-b-rohome >/dev/null 2>&1
+	mount -o remount,ro "$T/ro-home"
+	connect cxs-b-rohome
+	like "$OUT" "$answered" "a read-only home: nowhere to install, the plain app server answers"
+	like "$ERR" "cannot create .*read-only home.*plain mode" "  saying why"
+else
+	skip "cannot mount a tmpfs here" 2
+fi
+
 # ---- unsafe directories -----------------------------------------------------------------
+mkuser symlink /bin/bash || bail "useradd failed"
+mkdir -p "$T/elsewhere"
+chown cxs-b-symlink "$T/elsewhere"
+chmod 700 "$T/elsewhere"
+ln -s "$T/elsewhere" "$T/home-symlink/.codex"
+connect cxs-b-symlink
+isnt "$RC" 0 "a ~/.codex that is a symbolic link: refused"
+like "$ERR" "\\.codex is a symbolic link; refusing to use it" "  saying why"
+ok "$(! ls -A "$T/elsewhere" | grep -q .; echo $?)" "  nothing written where it points"
+
 mkuser unsafe /bin/bash || bail "useradd failed"
 mkdir -p "$T/home-unsafe/.codex"
 chown cxs-b-unsafe "$T/home-unsafe/.codex"
