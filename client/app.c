@@ -199,7 +199,7 @@ app_parse(int argc, char **argv, struct app_opts *o, int *done)
 			so->identities = ids;
 			break;
 		case 'o':
-			if (sshconn_check_option(optarg, err, sizeof(err)) != 0) {
+			if (sshconn_check_any_option(optarg, err, sizeof(err)) != 0) {
 				fprintf(stderr, "codex-connect: %s\n", err);
 				*done = 1;
 				return 2;

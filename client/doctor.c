@@ -131,7 +131,9 @@ connect_failed(struct doctor *d, int r, const char *err, const char *host)
 	switch (r) {
 	case SSHCONN_ERR_HOSTKEY:
 		add(d, "resolve", "ok", host, NULL);
-		add(d, "hostkey", "fail", err, "check the key with the host's admin; if "
+		add(d, "hostkey", "fail", err, strstr(err, " was revoked ") != NULL ?
+		    "do not connect: the host presents a revoked key; tell the "
+		    "host's admin" : "check the key with the host's admin; if "
 		    "it really changed: ssh-keygen -R HOST, then connect once to accept "
 		    "the new one");
 		add(d, "auth", "skip", "not tried: the host key was not accepted", NULL);

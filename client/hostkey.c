@@ -3,22 +3,174 @@
  * StrictHostKeyChecking as ssh(1) applies it (accept-new included, which
  * libssh 0.10 does not know), and messages that say which file and line
  * disagree and how to fix it.
+ *
+ * The known_hosts files are read here rather than by libssh: libssh 0.10 skips
+ * @revoked and @cert-authority lines and knows neither HostKeyAlias nor
+ * HashKnownHosts. One reader decides everything (verdict, offending line,
+ * revocation), so the answers cannot disagree with each other. The format and
+ * the matching are OpenSSH's hostfile.c and match.c: markers, comma-separated
+ * patterns with * ? and !negation compared in lower case, and hashed names
+ * "|1|base64(salt)|base64(HMAC-SHA1(salt, name))".
  */
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <libssh/libssh.h>
+#include <sodium.h>
 
 #include "client/hostkey.h"
 #include "client/prompt.h"
 #include "client/sshconn.h"
 #include "client/sshconn-int.h"
 #include "client/sshopt.h"
+#include "client/ws.h"
 
 #define MAX_KNOWN_LINE		(64 * 1024)
+#define SHA1_LEN		20
+#define HASH_MAGIC		"|1|"
+#define B64_SHA1_LEN		28	/* base64 of 20 bytes, padded */
+#define HASHED_LEN		(3 + B64_SHA1_LEN + 1 + B64_SHA1_LEN)
+#define KRL_MAGIC		"SSHKRL\n"	/* and a NUL: 8 bytes */
+#define NAME_BUF		(HOSTKEY_MAX_NAME + 1)
+
+/* libssh 0.10's default HostKeyAlgorithms, the base of the alias ordering. */
+#define LIBSSH_HOSTKEYS \
+	"ssh-ed25519,ecdsa-sha2-nistp521,ecdsa-sha2-nistp384," \
+	"ecdsa-sha2-nistp256,sk-ssh-ed25519@openssh.com," \
+	"sk-ecdsa-sha2-nistp256@openssh.com,rsa-sha2-512,rsa-sha2-256"
+
+/* ---- the host key keywords ----------------------------------------------- */
+
+void
+hostkey_conf_init(struct hostkey_conf *hc)
+{
+	hc->alias = NULL;
+	hc->hash = -1;
+	hc->revoked = NULL;
+}
+
+void
+hostkey_conf_clear(struct hostkey_conf *hc)
+{
+	free(hc->alias);
+	free(hc->revoked);
+	hostkey_conf_init(hc);
+}
+
+int
+hostkey_conf_set(struct hostkey_conf *hc, const char *keyword,
+    const char *value, char *err, size_t errlen)
+{
+	char *v;
+	size_t i;
+
+	if (strcasecmp(keyword, "HashKnownHosts") == 0) {
+		int yes;
+
+		if (strcasecmp(value, "yes") == 0 ||
+		    strcasecmp(value, "true") == 0)
+			yes = 1;
+		else if (strcasecmp(value, "no") == 0 ||
+		    strcasecmp(value, "false") == 0)
+			yes = 0;
+		else {
+			errf(err, errlen, "bad value for HashKnownHosts: '%s' "
+			    "(yes or no)", value);
+			return SSHCONN_ERR_ARG;
+		}
+		if (hc != NULL && hc->hash == -1)
+			hc->hash = yes;
+		return 0;
+	}
+	if (strcasecmp(keyword, "HostKeyAlias") == 0) {
+		if (*value == '\0' || strlen(value) > HOSTKEY_MAX_NAME ||
+		    strpbrk(value, " \t\r\n") != NULL) {
+			errf(err, errlen, "bad value for HostKeyAlias: '%s'",
+			    value);
+			return SSHCONN_ERR_ARG;
+		}
+		if (hc == NULL || hc->alias != NULL)
+			return 0;
+		if ((v = strdup(value)) == NULL)
+			return SSHCONN_ERR_NOMEM;
+		for (i = 0; v[i] != '\0'; i++)
+			v[i] = (char)tolower((unsigned char)v[i]);
+		hc->alias = v;
+		return 0;
+	}
+	if (strcasecmp(keyword, "RevokedHostKeys") == 0) {
+		if (*value == '\0' || strlen(value) >= PATH_MAX) {
+			errf(err, errlen, "bad value for RevokedHostKeys: '%s'",
+			    value);
+			return SSHCONN_ERR_ARG;
+		}
+		if (hc == NULL || hc->revoked != NULL)
+			return 0;
+		if ((hc->revoked = strdup(value)) == NULL)
+			return SSHCONN_ERR_NOMEM;
+		return 0;
+	}
+	return 1;
+}
+
+int
+hostkey_conf_option(struct hostkey_conf *hc, const char *opt, char *err,
+    size_t errlen)
+{
+	char key[32], val[PATH_MAX + 8];
+	const char *p = opt, *vs;
+	size_t kl, vl;
+
+	while (isspace((unsigned char)*p))
+		p++;
+	kl = strcspn(p, " \t=");
+	if (kl == 0 || kl >= sizeof(key))
+		return 1;
+	memcpy(key, p, kl);
+	key[kl] = '\0';
+	if (strcasecmp(key, "HostKeyAlias") != 0 &&
+	    strcasecmp(key, "HashKnownHosts") != 0 &&
+	    strcasecmp(key, "RevokedHostKeys") != 0)
+		return 1;
+	vs = p + kl;
+	while (isspace((unsigned char)*vs))
+		vs++;
+	if (*vs == '=')
+		vs++;
+	while (isspace((unsigned char)*vs))
+		vs++;
+	vl = strlen(vs);
+	while (vl > 0 && isspace((unsigned char)vs[vl - 1]))
+		vl--;
+	if (vl >= 2 && vs[0] == '"' && vs[vl - 1] == '"') {
+		vs++;
+		vl -= 2;
+	}
+	if (vl >= sizeof(val)) {
+		errf(err, errlen, "-o %s: value too long", key);
+		return SSHCONN_ERR_ARG;
+	}
+	memcpy(val, vs, vl);
+	val[vl] = '\0';
+	if (vl == 0) {
+		errf(err, errlen, "-o %s needs a value", key);
+		return SSHCONN_ERR_ARG;
+	}
+	return hostkey_conf_set(hc, key, val, err, errlen);
+}
+
+/* ---- names --------------------------------------------------------------- */
 
 /* The names ssh(1) shows for key types. */
 static const char *
@@ -49,87 +201,359 @@ key_type_name(const ssh_key key)
 	return ssh_key_type_to_char(t) != NULL ? ssh_key_type_to_char(t) : "unknown";
 }
 
-/*
- * Finds the first line of file with an entry for x->hostport that explains the
- * verdict: a key of the same type but different (CHANGED) or a key of another
- * type (OTHER). Matching is libssh's own ssh_known_hosts_parse_line(), so hashed
- * |1|salt|hash entries and patterns match exactly as they did for the verdict.
- * Returns the line number (from 1) and the recorded key's type, or 0.
- */
-static int
-find_known_line(struct ctx *x, const char *file, const ssh_key key,
-    int changed, const char **type)
+/* The name known_hosts knows the host by: HostKeyAlias (lowercased when it
+ * was set), else "host" or "[host]:port", lowercased as ssh(1) does. */
+static void
+lookup_name(struct ctx *x, char name[NAME_BUF])
 {
-	FILE *f;
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t len;
-	int lineno = 0, found = 0;
+	const char *src = x->hk.alias != NULL ? x->hk.alias : x->hostport;
+	size_t i;
 
-	if (file == NULL || (f = fopen(file, "re")) == NULL)
-		return 0;
-	while (!found && (len = getline(&line, &cap, f)) != -1) {
-		struct ssh_knownhosts_entry *e = NULL;
-		char *p = line;
-		int same;
-
-		lineno++;
-		if (len > MAX_KNOWN_LINE)
-			continue;
-		line[strcspn(line, "\r\n")] = '\0';
-		while (*p == ' ' || *p == '\t')
-			p++;
-		/* Comments, blanks, and @cert-authority/@revoked markers. */
-		if (*p == '\0' || *p == '#' || *p == '@')
-			continue;
-		if (ssh_known_hosts_parse_line(x->hostport, p, &e) != SSH_OK ||
-		    e == NULL || e->publickey == NULL) {
-			ssh_knownhosts_entry_free(e);
-			continue;
-		}
-		same = ssh_key_type(e->publickey) == ssh_key_type(key);
-		if (changed ? (same && ssh_key_cmp(e->publickey, key,
-		    SSH_KEY_CMP_PUBLIC) != 0) : !same) {
-			found = lineno;
-			*type = key_type_name(e->publickey);
-		}
-		ssh_knownhosts_entry_free(e);
-	}
-	free(line);
-	fclose(f);
-	return found;
+	for (i = 0; src[i] != '\0' && i < NAME_BUF - 1; i++)
+		name[i] = (char)tolower((unsigned char)src[i]);
+	name[i] = '\0';
 }
 
-/* The user's file first, as libssh reads it first. */
-static int
-locate_known(struct ctx *x, const ssh_key key, int changed, const char **file,
-    const char **type)
-{
-	int line;
+/* ---- hashed names: HMAC-SHA1 on client/ws.c's SHA-1 ---------------------- */
 
-	*type = "unknown";
-	*file = x->known_hosts;
-	if ((line = find_known_line(x, x->known_hosts, key, changed, type)) != 0)
-		return line;
-	if ((line = find_known_line(x, x->global_known_hosts, key, changed,
-	    type)) != 0) {
-		*file = x->global_known_hosts;
-		return line;
+static int
+hmac_sha1(const uint8_t key[SHA1_LEN], const char *msg, size_t mlen,
+    uint8_t out[SHA1_LEN])
+{
+	uint8_t buf[64 + NAME_BUF], inner[SHA1_LEN];
+	size_t i;
+
+	if (mlen > NAME_BUF)
+		return -1;
+	memset(buf, 0x36, 64);
+	for (i = 0; i < SHA1_LEN; i++)
+		buf[i] ^= key[i];
+	memcpy(buf + 64, msg, mlen);
+	ws_sha1(buf, 64 + mlen, inner);
+	memset(buf, 0x5c, 64);
+	for (i = 0; i < SHA1_LEN; i++)
+		buf[i] ^= key[i];
+	memcpy(buf + 64, inner, SHA1_LEN);
+	ws_sha1(buf, 64 + SHA1_LEN, out);
+	return 0;
+}
+
+/* "|1|base64(salt)|base64(HMAC-SHA1(salt, name))", as ssh(1) and
+ * ssh-keygen -H write it. */
+static int
+hash_name(const uint8_t salt[SHA1_LEN], const char *name,
+    char out[HASHED_LEN + 1])
+{
+	uint8_t mac[SHA1_LEN];
+	char s64[B64_SHA1_LEN + 1], m64[B64_SHA1_LEN + 1];
+
+	if (hmac_sha1(salt, name, strlen(name), mac) != 0)
+		return -1;
+	sodium_bin2base64(s64, sizeof(s64), salt, SHA1_LEN,
+	    sodium_base64_VARIANT_ORIGINAL);
+	sodium_bin2base64(m64, sizeof(m64), mac, SHA1_LEN,
+	    sodium_base64_VARIANT_ORIGINAL);
+	snprintf(out, HASHED_LEN + 1, "%s%s|%s", HASH_MAGIC, s64, m64);
+	return 0;
+}
+
+/* 1 when the hashed host field names name, 0 when not, -1 when malformed
+ * (OpenSSH's match_maybe_hashed(): the whole field compared). */
+static int
+match_hashed(const char *name, const char *field)
+{
+	const char *s64 = field + strlen(HASH_MAGIC), *bar;
+	uint8_t salt[64];
+	size_t saltlen = 0;
+	char want[HASHED_LEN + 1];
+
+	if (strncmp(field, HASH_MAGIC, strlen(HASH_MAGIC)) != 0 ||
+	    (bar = strchr(s64, '|')) == NULL ||
+	    sodium_base642bin(salt, sizeof(salt), s64, (size_t)(bar - s64),
+	    NULL, &saltlen, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	    saltlen != SHA1_LEN)
+		return -1;
+	if (hash_name(salt, name, want) != 0)
+		return 0;
+	return strcmp(want, field) == 0;
+}
+
+/* ---- host patterns: OpenSSH's match_pattern_list(), lower case ----------- */
+
+/* '*' any run, '?' any one character; p is plen bytes, s is lowercase.
+ * Iterative with one backtrack point, so hostile patterns stay O(n * m). */
+static int
+glob_ci(const char *s, const char *p, size_t plen)
+{
+	const char *pe = p + plen, *star = NULL, *resume = NULL;
+
+	while (*s != '\0') {
+		if (p < pe && *p == '*') {
+			star = ++p;
+			resume = s;
+		} else if (p < pe && (*p == '?' ||
+		    tolower((unsigned char)*p) == (unsigned char)*s)) {
+			p++;
+			s++;
+		} else if (star != NULL) {
+			p = star;
+			s = ++resume;
+		} else
+			return 0;
+	}
+	while (p < pe && *p == '*')
+		p++;
+	return p == pe;
+}
+
+/* 1 when a pattern of the comma-separated list matches name and no !negated
+ * one does. */
+static int
+match_patterns(const char *name, const char *list)
+{
+	const char *p = list;
+	size_t n;
+	int neg, got = 0;
+
+	while (*p != '\0') {
+		n = strcspn(p, ",");
+		neg = *p == '!';
+		if (glob_ci(name, p + neg, n - (size_t)neg)) {
+			if (neg)
+				return 0;
+			got = 1;
+		}
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return got;
+}
+
+/* ---- reading known_hosts ------------------------------------------------- */
+
+enum marker { MARK_NONE, MARK_CA, MARK_REVOKED };
+
+/* One line of a known_hosts file that names the host. */
+struct kh_entry {
+	const char *file;
+	int line;
+	enum marker marker;
+	ssh_key key;
+};
+
+typedef void (*kh_fn)(const struct kh_entry *e, void *arg);
+
+static char *
+next_word(char **pp)
+{
+	char *p = *pp + strspn(*pp, " \t"), *w = p;
+
+	if (*p == '\0')
+		return NULL;
+	p += strcspn(p, " \t");
+	if (*p != '\0')
+		*p++ = '\0';
+	*pp = p;
+	return w;
+}
+
+/* A public key as "TYPE BASE64"; NULL when libssh cannot read it. */
+static ssh_key
+parse_key(const char *type, const char *b64)
+{
+	enum ssh_keytypes_e t = ssh_key_type_from_name(type);
+	ssh_key k = NULL;
+
+	if (t == SSH_KEYTYPE_UNKNOWN ||
+	    ssh_pki_import_pubkey_base64(b64, t, &k) != SSH_OK) {
+		ssh_key_free(k);
+		return NULL;
+	}
+	return k;
+}
+
+/*
+ * Splits one line as OpenSSH's hostkeys_foreach() does: at most one marker,
+ * the host field, the key type and the base64 key; the rest is a comment.
+ * Modifies line. Returns -1 for a line to skip: blank, comment, invalid.
+ */
+static int
+split_line(char *line, enum marker *m, char **hosts, char **type, char **b64)
+{
+	char *p = line, *w;
+
+	line[strcspn(line, "\r\n")] = '\0';
+	p += strspn(p, " \t");
+	if (*p == '\0' || *p == '#')
+		return -1;
+	*m = MARK_NONE;
+	if (*p == '@') {
+		if ((w = next_word(&p)) == NULL)
+			return -1;
+		if (strcmp(w, "@cert-authority") == 0)
+			*m = MARK_CA;
+		else if (strcmp(w, "@revoked") == 0)
+			*m = MARK_REVOKED;
+		else
+			return -1;
+		if (p[strspn(p, " \t")] == '@')
+			return -1;	/* one marker only */
+	}
+	if ((*hosts = next_word(&p)) == NULL || (*type = next_word(&p)) ==
+	    NULL || (*b64 = next_word(&p)) == NULL)
+		return -1;
+	return 0;
+}
+
+/*
+ * Calls fn for every line of file whose host field names name (lowercase)
+ * and whose key libssh can read; invalid lines are skipped, as ssh(1) skips
+ * them. Returns 0 (also when the file does not exist), or -1 with errno set
+ * when it cannot be read.
+ */
+static int
+kh_foreach(const char *file, const char *name, kh_fn fn, void *arg)
+{
+	FILE *f;
+	char *line = NULL, *hosts, *type, *b64;
+	size_t cap = 0;
+	ssize_t len;
+	struct kh_entry e;
+	enum marker m;
+	int lineno = 0, rc = 0, saved;
+
+	if (file == NULL)
+		return 0;
+	if ((f = fopen(file, "re")) == NULL)
+		return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
+	while ((len = getline(&line, &cap, f)) != -1) {
+		lineno++;
+		if (len > MAX_KNOWN_LINE ||
+		    split_line(line, &m, &hosts, &type, &b64) != 0)
+			continue;
+		if ((hosts[0] == '|' ? match_hashed(name, hosts) :
+		    match_patterns(name, hosts)) != 1)
+			continue;
+		if ((e.key = parse_key(type, b64)) == NULL)
+			continue;
+		e.file = file;
+		e.line = lineno;
+		e.marker = m;
+		fn(&e, arg);
+		ssh_key_free(e.key);
+	}
+	saved = errno;
+	if (ferror(f))
+		rc = -1;
+	free(line);
+	fclose(f);
+	errno = saved;
+	return rc;
+}
+
+/* ---- the verdict --------------------------------------------------------- */
+
+/* The first line of one kind, for messages; line 0: none. */
+struct where {
+	const char *file;
+	int line;
+	const char *type;	/* the recorded key's type */
+};
+
+struct verdict {
+	ssh_key key;		/* the host's */
+	struct where revoked;	/* @revoked, this key */
+	struct where ok;	/* this key */
+	struct where changed;	/* another key of this type */
+	struct where other;	/* a key of another type */
+	struct where ca;	/* any @cert-authority line */
+};
+
+static void
+note(struct where *w, const struct kh_entry *e)
+{
+	if (w->line != 0)
+		return;
+	w->file = e->file;
+	w->line = e->line;
+	w->type = key_type_name(e->key);
+}
+
+static void
+judge(const struct kh_entry *e, void *arg)
+{
+	struct verdict *v = arg;
+	int same = ssh_key_cmp(e->key, v->key, SSH_KEY_CMP_PUBLIC) == 0;
+
+	switch (e->marker) {
+	case MARK_REVOKED:
+		if (same)
+			note(&v->revoked, e);
+		break;
+	case MARK_CA:
+		note(&v->ca, e);
+		break;
+	case MARK_NONE:
+		if (same)
+			note(&v->ok, e);
+		else if (ssh_key_type(e->key) == ssh_key_type(v->key))
+			note(&v->changed, e);
+		else
+			note(&v->other, e);
+		break;
+	}
+}
+
+/* The user's file first, as ssh(1) reads it first. */
+static int
+judge_files(struct ctx *x, const char *name, struct verdict *v)
+{
+	const char *files[2];
+	size_t i;
+
+	files[0] = x->known_hosts;
+	files[1] = x->global_known_hosts;
+	for (i = 0; i < 2; i++) {
+		if (kh_foreach(files[i], name, judge, v) != 0) {
+			errf(x->err, x->errlen, "host key verification failed: "
+			    "cannot read %s: %s; refusing to connect", files[i],
+			    strerror(errno));
+			return SSHCONN_ERR_HOSTKEY;
+		}
 	}
 	return 0;
 }
 
-static int
-refuse_changed(struct ctx *x, const ssh_key key, const char *fp)
-{
-	const char *file, *otype;
-	char at[PATH_MAX + 32];
-	int line = locate_known(x, key, 1, &file, &otype);
+/* ---- refusals ------------------------------------------------------------ */
 
-	if (line != 0)
-		snprintf(at, sizeof(at), "%s:%d", file, line);
-	else
-		snprintf(at, sizeof(at), "%s", file != NULL ? file : "known_hosts");
+static int
+refuse_revoked(struct ctx *x, const char *name, const ssh_key key,
+    const char *fp, const char *file, int line, int listed)
+{
+	noticef(x,
+	    "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n"
+	    "@       WARNING: REVOKED HOST KEY DETECTED!               @\n"
+	    "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n"
+	    "The %s host key for %s is marked as revoked\n"
+	    "(%s %s:%d).\n"
+	    "This could mean that a stolen key is being used to\n"
+	    "impersonate this host.\n"
+	    "Key presented by the host: %s %s\n"
+	    "Nothing was sent to the host.",
+	    key_type_name(key), name, listed ? "listed in RevokedHostKeys" :
+	    "@revoked line in", file, line, key_type_name(key), fp);
+	errf(x->err, x->errlen, "host key verification failed: the host key "
+	    "for %s was revoked (%s %s; %s %s:%d); refusing to connect", name,
+	    key_type_name(key), fp, listed ? "listed in RevokedHostKeys" :
+	    "@revoked line in", file, line);
+	return SSHCONN_ERR_HOSTKEY;
+}
+
+static int
+refuse_changed(struct ctx *x, const char *name, const ssh_key key,
+    const char *fp, const struct where *w)
+{
 	noticef(x,
 	    "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n"
 	    "@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n"
@@ -138,101 +562,381 @@ refuse_changed(struct ctx *x, const ssh_key key, const char *fp)
 	    "Someone may be intercepting this connection (a man-in-the-middle\n"
 	    "attack), or the host's key may have been replaced on purpose.\n"
 	    "Key presented by the host: %s %s\n"
-	    "Key on record:             %s key in %s\n"
+	    "Key on record:             %s key in %s:%d\n"
 	    "Check the new fingerprint with the host's administrator. If the\n"
 	    "change is legitimate, remove the old entry with\n"
 	    "  ssh-keygen -f \"%s\" -R \"%s\"\n"
 	    "and connect again. Nothing was sent to the host.",
-	    key_type_name(key), x->hostport, key_type_name(key), fp, otype, at,
-	    file != NULL ? file : "~/.ssh/known_hosts", x->hostport);
+	    key_type_name(key), name, key_type_name(key), fp, w->type, w->file,
+	    w->line, w->file, name);
 	errf(x->err, x->errlen, "host key verification failed: the host key of "
-	    "%s has changed (offending %s key in %s); refusing to connect",
-	    x->hostport, otype, at);
+	    "%s has changed (offending %s key in %s:%d); refusing to connect",
+	    name, w->type, w->file, w->line);
 	return SSHCONN_ERR_HOSTKEY;
 }
 
 static int
-refuse_other(struct ctx *x, const ssh_key key, const char *fp)
+refuse_other(struct ctx *x, const char *name, const ssh_key key,
+    const char *fp, const struct where *w)
 {
-	const char *file, *otype;
-	char at[PATH_MAX + 32];
-	int line = locate_known(x, key, 0, &file, &otype);
-
-	if (line != 0)
-		snprintf(at, sizeof(at), "%s:%d", file, line);
-	else
-		snprintf(at, sizeof(at), "%s", file != NULL ? file : "known_hosts");
 	noticef(x,
 	    "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n"
 	    "@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n"
 	    "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n"
 	    "%s presented a host key of type %s (%s), but the key on\n"
-	    "record for it is of another type (%s key in %s), and the host no\n"
-	    "longer offers that type. This may be an attack, or the host's\n"
+	    "record for it is of another type (%s key in %s:%d), and the host\n"
+	    "no longer offers that type. This may be an attack, or the host's\n"
 	    "configuration changed. Check with the host's administrator; if the\n"
 	    "change is legitimate, remove the old entry with\n"
 	    "  ssh-keygen -f \"%s\" -R \"%s\"\n"
 	    "and connect again. Nothing was sent to the host.",
-	    x->hostport, key_type_name(key), fp, otype, at,
-	    file != NULL ? file : "~/.ssh/known_hosts", x->hostport);
+	    name, key_type_name(key), fp, w->type, w->file, w->line, w->file,
+	    name);
 	errf(x->err, x->errlen, "host key verification failed: %s presented "
 	    "a host key of type %s, but the key on record for it is of type %s "
-	    "(%s); refusing to connect", x->hostport, key_type_name(key), otype,
-	    at);
+	    "(%s:%d); refusing to connect", name, key_type_name(key), w->type,
+	    w->file, w->line);
 	return SSHCONN_ERR_HOSTKEY;
 }
 
-static void
-remember_host(struct ctx *x, const ssh_key key, const char *fp)
+/* ---- RevokedHostKeys ----------------------------------------------------- */
+
+/* ~ and ssh_config's %-tokens in a path. Returns 0, or SSHCONN_ERR_HOSTKEY
+ * with a message. */
+static int
+expand_path(struct ctx *x, const char *in, char *out, size_t len)
 {
-	if (ssh_session_update_known_hosts(x->c->session) != SSH_OK) {
-		noticef(x, "Warning: could not add the host key of %s to %s: %s",
-		    x->hostport, x->known_hosts != NULL ? x->known_hosts :
-		    "known_hosts", sess_error(x));
-		return;
+	const char *p = in, *add;
+	char num[24], one[2];
+	size_t n = 0, al;
+
+	out[0] = '\0';
+	if (p[0] == '~' && (p[1] == '/' || p[1] == '\0')) {
+		n = (size_t)snprintf(out, len, "%s", x->home);
+		p++;
 	}
-	noticef(x, "Warning: Permanently added '%s' (%s %s) to the list of "
-	    "known hosts in %s.", x->hostport, key_type_name(key), fp,
-	    x->known_hosts != NULL ? x->known_hosts : "known_hosts");
+	for (; *p != '\0' && n < len; p++) {
+		if (*p != '%') {
+			one[0] = *p;
+			one[1] = '\0';
+			add = one;
+		} else {
+			switch (*++p) {
+			case '%':
+				add = "%";
+				break;
+			case 'd':
+				add = x->home;
+				break;
+			case 'u':
+				add = x->local_user;
+				break;
+			case 'h':
+				add = x->c->host;
+				break;
+			case 'n':
+				add = x->tg.host;
+				break;
+			case 'r':
+				add = x->c->user;
+				break;
+			case 'k':
+				add = x->hk.alias != NULL ? x->hk.alias :
+				    x->tg.host;
+				break;
+			case 'p':
+				snprintf(num, sizeof(num), "%d", x->c->port);
+				add = num;
+				break;
+			case 'i':
+				snprintf(num, sizeof(num), "%lu",
+				    (unsigned long)getuid());
+				add = num;
+				break;
+			default:
+				errf(x->err, x->errlen, "host key verification "
+				    "failed: RevokedHostKeys %s: the token %%%c "
+				    "is not supported here", in,
+				    *p != '\0' ? *p : ' ');
+				return SSHCONN_ERR_HOSTKEY;
+			}
+		}
+		al = strlen(add);
+		if (al >= len - n) {
+			n = len;
+			break;
+		}
+		memcpy(out + n, add, al + 1);
+		n += al;
+	}
+	if (n >= len) {
+		errf(x->err, x->errlen, "host key verification failed: "
+		    "RevokedHostKeys %s: path too long", in);
+		return SSHCONN_ERR_HOSTKEY;
+	}
+	return 0;
+}
+
+/*
+ * The RevokedHostKeys file, as ssh(1)'s sshkey_check_revoked() reads a plain
+ * list: one public key per line, blank lines and # comments. A line that is
+ * not a key, or a file that cannot be read, refuses the connection as in
+ * ssh(1); a binary KRL is refused too, since we cannot read it and must not
+ * ignore it.
+ */
+static int
+check_revoked_list(struct ctx *x, const char *name, const ssh_key key,
+    const char *fp)
+{
+	char path[PATH_MAX], magic[8], *line = NULL, *p, *type, *b64;
+	size_t cap = 0;
+	ssize_t len;
+	FILE *f;
+	ssh_key k;
+	int lineno = 0, rc = 0;
+
+	if (x->hk.revoked == NULL || strcasecmp(x->hk.revoked, "none") == 0)
+		return 0;
+	if ((rc = expand_path(x, x->hk.revoked, path, sizeof(path))) != 0)
+		return rc;
+	if ((f = fopen(path, "re")) == NULL) {
+		errf(x->err, x->errlen, "host key verification failed: cannot "
+		    "read the RevokedHostKeys file %s: %s; refusing to connect",
+		    path, strerror(errno));
+		return SSHCONN_ERR_HOSTKEY;
+	}
+	if (fread(magic, 1, sizeof(magic), f) == sizeof(magic) &&
+	    memcmp(magic, KRL_MAGIC, sizeof(magic)) == 0) {
+		errf(x->err, x->errlen, "host key verification failed: the "
+		    "RevokedHostKeys file %s is a binary key revocation list "
+		    "(KRL), which codex-connect does not support; refusing to "
+		    "connect rather than ignore it (list the revoked public keys "
+		    "in a plain file instead, one per line)", path);
+		rc = SSHCONN_ERR_HOSTKEY;
+		goto out;
+	}
+	rewind(f);
+	while (rc == 0 && (len = getline(&line, &cap, f)) != -1) {
+		lineno++;
+		line[strcspn(line, "\r\n")] = '\0';
+		p = line + strspn(line, " \t");
+		if (*p == '\0' || *p == '#')
+			continue;
+		if (len > MAX_KNOWN_LINE || (type = next_word(&p)) == NULL ||
+		    (b64 = next_word(&p)) == NULL ||
+		    (k = parse_key(type, b64)) == NULL) {
+			errf(x->err, x->errlen, "host key verification failed: "
+			    "cannot check the host key of %s against the "
+			    "RevokedHostKeys file: %s:%d is not a public key; "
+			    "refusing to connect", name, path, lineno);
+			rc = SSHCONN_ERR_HOSTKEY;
+			break;
+		}
+		if (ssh_key_cmp(k, key, SSH_KEY_CMP_PUBLIC) == 0)
+			rc = refuse_revoked(x, name, key, fp, path, lineno, 1);
+		ssh_key_free(k);
+	}
+	if (rc == 0 && ferror(f)) {
+		errf(x->err, x->errlen, "host key verification failed: cannot "
+		    "read the RevokedHostKeys file %s: %s; refusing to connect",
+		    path, strerror(errno));
+		rc = SSHCONN_ERR_HOSTKEY;
+	}
+out:
+	free(line);
+	fclose(f);
+	return rc;
+}
+
+/* ---- recording a new host ------------------------------------------------ */
+
+/* 1 when file is a non-empty regular file whose last byte is not a newline. */
+static int
+ends_without_newline(const char *file)
+{
+	struct stat st;
+	char c;
+	int fd, r = 0;
+
+	if ((fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1)
+		return 0;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+	    pread(fd, &c, 1, st.st_size - 1) == 1 && c != '\n')
+		r = 1;
+	close(fd);
+	return r;
 }
 
 static int
-unknown_host(struct ctx *x, int strict, const ssh_key key, const char *fp)
+write_all(int fd, const char *s, size_t n)
 {
-	char prompt[1024], answer[MAX_ANSWER];
+	ssize_t w;
+
+	while (n > 0) {
+		if ((w = write(fd, s, n)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		s += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/*
+ * Appends "NAME TYPE BASE64" to the user's known_hosts, NAME hashed when
+ * HashKnownHosts is yes, as ssh(1)'s add_host_to_hostfile() does (the
+ * directory is created if missing, 0700). A failure is a warning: the key was
+ * accepted for this connection all the same, as in ssh(1).
+ */
+static void
+remember_host(struct ctx *x, const char *name, const ssh_key key,
+    const char *fp)
+{
+	const char *file = x->known_hosts, *why = NULL;
+	char *entry = NULL, *keypart, *line = NULL, hashed[HASHED_LEN + 1];
+	char dir[PATH_MAX], *slash;
+	uint8_t salt[SHA1_LEN];
+	int fd = -1, nl;
+
+	if (file == NULL) {
+		why = "no UserKnownHostsFile";
+		goto out;
+	}
+	/* libssh's own entry gives the key as ssh(1) writes it. */
+	if (ssh_session_export_known_hosts_entry(x->c->session, &entry) !=
+	    SSH_OK || (keypart = strchr(entry, ' ')) == NULL) {
+		why = sess_error(x);
+		goto out;
+	}
+	keypart++;
+	keypart[strcspn(keypart, "\r\n")] = '\0';
+	if (x->hk.hash == 1) {
+		randombytes_buf(salt, sizeof(salt));
+		if (hash_name(salt, name, hashed) != 0) {
+			why = "the name is too long to hash";
+			goto out;
+		}
+	}
+	if (asprintf(&line, "%s %s\n", x->hk.hash == 1 ? hashed : name,
+	    keypart) == -1) {
+		line = NULL;
+		why = "out of memory";
+		goto out;
+	}
+	if ((size_t)snprintf(dir, sizeof(dir), "%s", file) < sizeof(dir) &&
+	    (slash = strrchr(dir, '/')) != NULL && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0700) == 0)
+			debugf(x, "Created directory '%s'.", dir);
+	}
+	nl = ends_without_newline(file);
+	if ((fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
+	    O_NOCTTY, 0666)) == -1 || (nl && write_all(fd, "\n", 1) != 0) ||
+	    write_all(fd, line, strlen(line)) != 0) {
+		why = strerror(errno);
+		goto out;
+	}
+	if (close(fd) != 0) {
+		fd = -1;
+		why = strerror(errno);
+		goto out;
+	}
+	fd = -1;
+	noticef(x, "Warning: Permanently added '%s' (%s %s) to the list of "
+	    "known hosts in %s%s.", name, key_type_name(key), fp, file,
+	    x->hk.hash == 1 ? " (hashed)" : "");
+out:
+	if (why != NULL)
+		noticef(x, "Warning: could not add the host key of %s to %s: %s",
+		    name, file != NULL ? file : "known_hosts", why);
+	if (fd != -1)
+		close(fd);
+	free(line);
+	ssh_string_free_char(entry);
+}
+
+/* ---- unknown hosts ------------------------------------------------------- */
+
+static int
+unknown_host(struct ctx *x, int strict, const char *name, const ssh_key key,
+    const char *fp, const struct where *ca)
+{
+	char prompt[2048], answer[MAX_ANSWER], cam[PATH_MAX + 512];
+	const char *kh = x->known_hosts != NULL ? x->known_hosts : "known_hosts";
 	int tries;
 
+	cam[0] = '\0';
+	if (ca->line != 0)
+		snprintf(cam, sizeof(cam), "%s is trusted only through "
+		    "@cert-authority (%s:%d), which libssh 0.10 cannot check: it "
+		    "never asks for a host certificate, so the host showed its "
+		    "plain %s key %s", name, ca->file, ca->line,
+		    key_type_name(key), fp);
 	if (strict == SSHOPT_STRICT_NO || strict == SSHOPT_STRICT_ACCEPT_NEW) {
-		remember_host(x, key, fp);
+		if (cam[0] != '\0')
+			noticef(x, "Warning: %s; accepted as a new host key "
+			    "(StrictHostKeyChecking=%s).", cam,
+			    strict == SSHOPT_STRICT_NO ? "no" : "accept-new");
+		remember_host(x, name, key, fp);
 		return 0;
 	}
 	if (strict == SSHOPT_STRICT_YES) {
-		errf(x->err, x->errlen, "host key verification failed: no host key "
-		    "is known for %s (%s %s) and StrictHostKeyChecking=yes; add "
-		    "it to %s first", x->hostport, key_type_name(key), fp,
-		    x->known_hosts != NULL ? x->known_hosts : "known_hosts");
+		if (cam[0] != '\0')
+			errf(x->err, x->errlen, "host key verification failed: "
+			    "%s, and StrictHostKeyChecking=yes; add that plain "
+			    "key to %s after checking its fingerprint, or accept "
+			    "it once with -o StrictHostKeyChecking=accept-new",
+			    cam, kh);
+		else
+			errf(x->err, x->errlen, "host key verification failed: "
+			    "no host key is known for %s (%s %s) and "
+			    "StrictHostKeyChecking=yes; add it to %s first", name,
+			    key_type_name(key), fp, kh);
 		return SSHCONN_ERR_HOSTKEY;
 	}
-	snprintf(prompt, sizeof(prompt),
-	    "The host '%s' is not known: no key for it is in your\n"
-	    "known_hosts files, so its identity cannot be checked.\n"
-	    "%s key fingerprint is %s.\n"
-	    "Are you sure you want to continue connecting (yes/no/[fingerprint])? ",
-	    x->hostport, key_type_name(key), fp);
+	if (cam[0] != '\0')
+		snprintf(prompt, sizeof(prompt),
+		    "The host '%s' is trusted only through @cert-authority\n"
+		    "(%s:%d), which codex-connect cannot check: libssh 0.10\n"
+		    "does not support host certificates, so the host showed its\n"
+		    "plain key, which is in no known_hosts file.\n"
+		    "%s key fingerprint is %s.\n"
+		    "Are you sure you want to continue connecting "
+		    "(yes/no/[fingerprint])? ", name, ca->file, ca->line,
+		    key_type_name(key), fp);
+	else
+		snprintf(prompt, sizeof(prompt),
+		    "The host '%s' is not known: no key for it is in your\n"
+		    "known_hosts files, so its identity cannot be checked.\n"
+		    "%s key fingerprint is %s.\n"
+		    "Are you sure you want to continue connecting "
+		    "(yes/no/[fingerprint])? ", name, key_type_name(key), fp);
 	for (tries = 0; tries < 3; tries++) {
 		if (prompt_ask(x, prompt, 1, answer, sizeof(answer)) != 0) {
-			errf(x->err, x->errlen, "host key verification failed: "
-			    "no host key is known for %s (%s %s) and %s; check "
-			    "the fingerprint, then connect once from a terminal "
-			    "or with -o StrictHostKeyChecking=accept-new",
-			    x->hostport, key_type_name(key), fp, x->batch ?
-			    "BatchMode forbids asking" :
+			const char *why = x->batch ? "BatchMode forbids asking" :
 			    "there is no terminal to ask on (or the question was "
-			    "cancelled)");
+			    "cancelled)";
+
+			if (cam[0] != '\0')
+				errf(x->err, x->errlen, "host key verification "
+				    "failed: %s, which is in no known_hosts file, "
+				    "and %s; add that plain key to %s after "
+				    "checking its fingerprint, or accept it once "
+				    "with -o StrictHostKeyChecking=accept-new",
+				    cam, why, kh);
+			else
+				errf(x->err, x->errlen, "host key verification "
+				    "failed: no host key is known for %s (%s %s) "
+				    "and %s; check the fingerprint, then connect "
+				    "once from a terminal or with -o "
+				    "StrictHostKeyChecking=accept-new", name,
+				    key_type_name(key), fp, why);
 			return SSHCONN_ERR_HOSTKEY;
 		}
 		if (strcasecmp(answer, "yes") == 0 || strcmp(answer, fp) == 0) {
-			remember_host(x, key, fp);
+			remember_host(x, name, key, fp);
 			return 0;
 		}
 		if (strcasecmp(answer, "no") == 0)
@@ -247,9 +951,154 @@ unknown_host(struct ctx *x, int strict, const ssh_key key, const char *fp)
 		    "fingerprint: ");
 	}
 	errf(x->err, x->errlen, "host key verification failed: the host key of "
-	    "%s (%s %s) was not accepted", x->hostport, key_type_name(key), fp);
+	    "%s (%s %s) was not accepted", name, key_type_name(key), fp);
 	return SSHCONN_ERR_HOSTKEY;
 }
+
+/* ---- before the handshake ------------------------------------------------ */
+
+/* 1 when list names certificate algorithms only. */
+static int
+only_certificates(const char *list)
+{
+	static const char cert[] = "-cert-v01@openssh.com";
+	const char *p = list;
+	size_t n, cl = strlen(cert);
+	int any = 0;
+
+	/* +, - and ^ change libssh's default list, which keeps plain types. */
+	if (*p == '+' || *p == '-' || *p == '^')
+		return 0;
+	while (*p != '\0') {
+		n = strcspn(p, ",");
+		if (n < cl || strncmp(p + n - cl, cert, cl) != 0)
+			return 0;
+		any = 1;
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return any;
+}
+
+static void
+note_type(const struct kh_entry *e, void *arg)
+{
+	unsigned long *mask = arg;
+	int t = (int)ssh_key_type(e->key);
+
+	if (e->marker == MARK_NONE && t >= 0 && t < 64)
+		*mask |= 1UL << t;
+}
+
+static int
+alg_type(const char *alg, size_t n)
+{
+	static const struct {
+		const char *name;
+		enum ssh_keytypes_e type;
+	} map[] = {
+		{ "ssh-ed25519", SSH_KEYTYPE_ED25519 },
+		{ "ecdsa-sha2-nistp521", SSH_KEYTYPE_ECDSA_P521 },
+		{ "ecdsa-sha2-nistp384", SSH_KEYTYPE_ECDSA_P384 },
+		{ "ecdsa-sha2-nistp256", SSH_KEYTYPE_ECDSA_P256 },
+		{ "sk-ssh-ed25519@openssh.com", SSH_KEYTYPE_SK_ED25519 },
+		{ "sk-ecdsa-sha2-nistp256@openssh.com", SSH_KEYTYPE_SK_ECDSA },
+		{ "rsa-sha2-512", SSH_KEYTYPE_RSA },
+		{ "rsa-sha2-256", SSH_KEYTYPE_RSA },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (strlen(map[i].name) == n && strncmp(alg, map[i].name, n) == 0)
+			return (int)map[i].type;
+	return -1;
+}
+
+/*
+ * libssh puts first the host key algorithms of the keys known_hosts records
+ * for the host name; with HostKeyAlias the alias is what counts, so the same
+ * ordering is done here for it (best effort: a path with %-tokens is skipped).
+ */
+static int
+prefer_alias_types(struct ctx *x)
+{
+	const char *user = x->os.known_hosts != NULL ? x->os.known_hosts :
+	    x->have_ch && x->ch.known_hosts != NULL ? x->ch.known_hosts :
+	    "~/.ssh/known_hosts";
+	const char *global = x->os.global_known_hosts != NULL ?
+	    x->os.global_known_hosts : "/etc/ssh/ssh_known_hosts";
+	char path[PATH_MAX], first[sizeof(LIBSSH_HOSTKEYS)];
+	char rest[sizeof(LIBSSH_HOSTKEYS)], all[sizeof(LIBSSH_HOSTKEYS) + 1];
+	const char *p;
+	unsigned long mask = 0;
+	size_t n;
+	int t;
+
+	if (strcasecmp(user, "none") != 0 && strchr(user, '%') == NULL) {
+		if (user[0] == '~' && user[1] == '/')
+			snprintf(path, sizeof(path), "%s%s", x->home, user + 1);
+		else
+			snprintf(path, sizeof(path), "%s", user);
+		PROTO_IGNORE(kh_foreach(path, x->hk.alias, note_type, &mask));
+	}
+	if (strcasecmp(global, "none") != 0 && strchr(global, '%') == NULL)
+		PROTO_IGNORE(kh_foreach(global, x->hk.alias, note_type, &mask));
+	if (mask == 0)
+		return 0;
+	first[0] = rest[0] = '\0';
+	for (p = LIBSSH_HOSTKEYS; *p != '\0'; p += n + (p[n] == ',')) {
+		n = strcspn(p, ",");
+		t = alg_type(p, n);
+		if (t >= 0 && (mask & (1UL << t)) != 0)
+			catf(first, sizeof(first), "%s%.*s", first[0] ? "," : "",
+			    (int)n, p);
+		else
+			catf(rest, sizeof(rest), "%s%.*s", rest[0] ? "," : "",
+			    (int)n, p);
+	}
+	if (first[0] == '\0')
+		return 0;
+	snprintf(all, sizeof(all), "%s%s%s", first, rest[0] ? "," : "", rest);
+	debugf(x, "HostKeyAlias %s: preferring the host key types known for "
+	    "it: %s", x->hk.alias, first);
+	if (ssh_options_set(x->c->session, SSH_OPTIONS_HOSTKEYS, all) < 0)
+		return SSHCONN_ERR_NOMEM;
+	return 0;
+}
+
+int
+hostkey_prepare(struct ctx *x)
+{
+	const char *algs = x->os.hostkeys != NULL ? x->os.hostkeys :
+	    x->have_ch ? x->ch.host_key_algorithms : NULL;
+	int rc;
+
+	if (x->have_ch) {
+		if ((x->ch.host_key_alias != NULL && (rc = hostkey_conf_set(&x->hk,
+		    "HostKeyAlias", x->ch.host_key_alias, x->err,
+		    x->errlen)) != 0) ||
+		    (x->ch.hash_known_hosts != -1 && (rc = hostkey_conf_set(
+		    &x->hk, "HashKnownHosts", x->ch.hash_known_hosts ? "yes" :
+		    "no", x->err, x->errlen)) != 0) ||
+		    (x->ch.revoked_host_keys != NULL && (rc = hostkey_conf_set(
+		    &x->hk, "RevokedHostKeys", x->ch.revoked_host_keys, x->err,
+		    x->errlen)) != 0))
+			return rc;
+	}
+	if (algs != NULL && only_certificates(algs)) {
+		errf(x->err, x->errlen, "HostKeyAlgorithms %s names certificate "
+		    "types only, which libssh 0.10 cannot use as a client (it "
+		    "drops them from what it offers); add a plain type such as "
+		    "ssh-ed25519", algs);
+		return SSHCONN_ERR_ARG;
+	}
+	if (x->hk.alias != NULL && algs == NULL)
+		return prefer_alias_types(x);
+	return 0;
+}
+
+/* ---- after the handshake ------------------------------------------------- */
 
 int
 hostkey_verify(struct ctx *x, int strict)
@@ -257,7 +1106,9 @@ hostkey_verify(struct ctx *x, int strict)
 	ssh_key key = NULL;
 	unsigned char *hash = NULL;
 	size_t hlen = 0;
-	char *fp = NULL;
+	char *fp = NULL, name[NAME_BUF], bare[NAME_BUF];
+	const char *used = name;
+	struct verdict v;
 	int rc;
 
 	if (ssh_get_server_publickey(x->c->session, &key) != SSH_OK ||
@@ -270,32 +1121,57 @@ hostkey_verify(struct ctx *x, int strict)
 		rc = SSHCONN_ERR_PROTOCOL;
 		goto out;
 	}
+	lookup_name(x, name);
 	debugf(x, "Server host key: %s %s", key_type_name(key), fp);
-	switch (ssh_session_is_known_server(x->c->session)) {
-	case SSH_KNOWN_HOSTS_OK:
-		debugf(x, "Host '%s' is known and matches the %s host key.",
-		    x->hostport, key_type_name(key));
-		rc = 0;
-		break;
-	case SSH_KNOWN_HOSTS_CHANGED:
-		rc = refuse_changed(x, key, fp);
-		break;
-	case SSH_KNOWN_HOSTS_OTHER:
-		rc = refuse_other(x, key, fp);
-		break;
-	case SSH_KNOWN_HOSTS_UNKNOWN:
-	case SSH_KNOWN_HOSTS_NOT_FOUND:
-		rc = unknown_host(x, strict, key, fp);
-		break;
-	case SSH_KNOWN_HOSTS_ERROR:
-	default:
-		errf(x->err, x->errlen, "host key verification failed: cannot "
-		    "check the host key of %s against %s: %s", x->hostport,
-		    x->known_hosts != NULL ? x->known_hosts : "known_hosts",
-		    sess_error(x));
-		rc = SSHCONN_ERR_HOSTKEY;
-		break;
+	if (x->hk.alias != NULL)
+		debugf(x, "using HostKeyAlias: %s", name);
+
+	/* Revocation first, whatever else is recorded. */
+	if ((rc = check_revoked_list(x, name, key, fp)) != 0)
+		goto out;
+	memset(&v, 0, sizeof(v));
+	v.key = key;
+	if ((rc = judge_files(x, name, &v)) != 0)
+		goto out;
+	/* Nothing for [host]:port: ssh(1) accepts the key recorded for the
+	 * bare host name too (not with HostKeyAlias). A revocation there
+	 * counts as well. */
+	if (x->hk.alias == NULL && x->c->port != 22 && v.ok.line == 0 &&
+	    v.changed.line == 0 && v.other.line == 0 && v.revoked.line == 0) {
+		struct verdict b;
+		size_t i;
+
+		for (i = 0; x->c->host[i] != '\0' && i < NAME_BUF - 1; i++)
+			bare[i] = (char)tolower((unsigned char)x->c->host[i]);
+		bare[i] = '\0';
+		memset(&b, 0, sizeof(b));
+		b.key = key;
+		debugf(x, "checking without port identifier");
+		if ((rc = judge_files(x, bare, &b)) != 0)
+			goto out;
+		if (b.revoked.line != 0) {
+			v.revoked = b.revoked;
+			used = bare;
+		} else if (b.ok.line != 0) {
+			v.ok = b.ok;
+			used = bare;
+			debugf(x, "found matching key w/out port");
+		}
 	}
+	if (v.revoked.line != 0)
+		rc = refuse_revoked(x, used, key, fp, v.revoked.file,
+		    v.revoked.line, 0);
+	else if (v.ok.line != 0) {
+		debugf(x, "Host '%s' is known and matches the %s host key.",
+		    used, key_type_name(key));
+		debugf(x, "Found key in %s:%d", v.ok.file, v.ok.line);
+		rc = 0;
+	} else if (v.changed.line != 0)
+		rc = refuse_changed(x, name, key, fp, &v.changed);
+	else if (v.other.line != 0)
+		rc = refuse_other(x, name, key, fp, &v.other);
+	else
+		rc = unknown_host(x, strict, name, key, fp, &v.ca);
 out:
 	ssh_string_free_char(fp);
 	ssh_clean_pubkey_hash(&hash);

@@ -53,6 +53,10 @@ enum opt {
 	O_STRICT,
 	O_ALIVE,
 	O_TIMEOUT,
+	O_HOSTKEYALIAS,
+	O_HASHKNOWNHOSTS,
+	O_REVOKEDHOSTKEYS,
+	O_HOSTKEYALGS,
 	O_COUNT,
 	/* not options, but keywords the reader acts on */
 	K_HOST,
@@ -76,6 +80,10 @@ static const struct keyword {
 	{ "stricthostkeychecking", O_STRICT },
 	{ "serveraliveinterval", O_ALIVE },
 	{ "connecttimeout", O_TIMEOUT },
+	{ "hostkeyalias", O_HOSTKEYALIAS },
+	{ "hashknownhosts", O_HASHKNOWNHOSTS },
+	{ "revokedhostkeys", O_REVOKEDHOSTKEYS },
+	{ "hostkeyalgorithms", O_HOSTKEYALGS },
 };
 
 struct directive {
@@ -446,7 +454,16 @@ add_option(struct sshconf *cfg, int opt, struct tokens *t)
 		v = s;
 		break;
 	case O_PROXYJUMP:
+	case O_REVOKEDHOSTKEYS:
 		none = strcasecmp(v, "none") == 0;
+		break;
+	case O_HASHKNOWNHOSTS:
+		if (strcasecmp(v, "yes") == 0 || strcasecmp(v, "true") == 0)
+			iv = 1;
+		else if (strcasecmp(v, "no") == 0 || strcasecmp(v, "false") == 0)
+			iv = 0;
+		else
+			return "invalid HashKnownHosts value";
 		break;
 	default:
 		break;
@@ -456,7 +473,7 @@ add_option(struct sshconf *cfg, int opt, struct tokens *t)
 	d->opt = opt;
 	d->ival = iv;
 	if (!none && opt != O_PORT && opt != O_ALIVE && opt != O_TIMEOUT &&
-	    (d->sval = strdup(v)) == NULL)
+	    opt != O_HASHKNOWNHOSTS && (d->sval = strdup(v)) == NULL)
 		cfg->nomem = 1;
 	return NULL;
 }
@@ -1010,6 +1027,16 @@ sshconf_resolve(const struct sshconf *cfg, const char *name,
 		    &fail);
 	h.server_alive_interval = got[O_ALIVE] != NULL ? got[O_ALIVE]->ival : -1;
 	h.connect_timeout = got[O_TIMEOUT] != NULL ? got[O_TIMEOUT]->ival : -1;
+	if (got[O_HOSTKEYALIAS] != NULL)
+		h.host_key_alias = dup_or_null(got[O_HOSTKEYALIAS]->sval, &fail);
+	h.hash_known_hosts = got[O_HASHKNOWNHOSTS] != NULL ?
+	    got[O_HASHKNOWNHOSTS]->ival : -1;
+	if (got[O_REVOKEDHOSTKEYS] != NULL)
+		h.revoked_host_keys = dup_or_null(got[O_REVOKEDHOSTKEYS]->sval,
+		    &fail);
+	if (got[O_HOSTKEYALGS] != NULL)
+		h.host_key_algorithms = dup_or_null(got[O_HOSTKEYALGS]->sval,
+		    &fail);
 	h.matched = literal;
 	if ((a = find_alias(cfg, name)) != NULL) {
 		h.source_file = dup_or_null(cfg->files[a->file], &fail);
@@ -1033,6 +1060,9 @@ sshconf_host_clear(struct sshconf_host *h)
 	free(h->identityfile);
 	free(h->known_hosts);
 	free(h->strict_host_key_checking);
+	free(h->host_key_alias);
+	free(h->revoked_host_keys);
+	free(h->host_key_algorithms);
 	free(h->source_file);
 	memset(h, 0, sizeof(*h));
 }

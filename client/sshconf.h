@@ -24,7 +24,8 @@
  *
  * Only these keywords are interpreted: Host, Match, Include, HostName, User,
  * Port, ProxyJump, IdentityFile, UserKnownHostsFile, StrictHostKeyChecking,
- * ServerAliveInterval, ConnectTimeout. Others are ignored.
+ * ServerAliveInterval, ConnectTimeout, HostKeyAlias, HashKnownHosts,
+ * RevokedHostKeys, HostKeyAlgorithms. Others are ignored.
  *
  * A struct sshconf is immutable after loading; it may be shared by readers.
  */
@@ -102,6 +103,13 @@ struct sshconf_host {
 				 * (true/false/off normalised); NULL if unset */
 	int server_alive_interval; /* seconds; -1 if unset */
 	int connect_timeout;	/* seconds; -1 if unset or "none" */
+	char *host_key_alias;	/* HostKeyAlias as written; NULL if unset */
+	int hash_known_hosts;	/* HashKnownHosts: 1 yes, 0 no, -1 unset */
+	char *revoked_host_keys; /* RevokedHostKeys as written (~ and
+				 * %-tokens not expanded); NULL if unset or
+				 * "none" */
+	char *host_key_algorithms; /* HostKeyAlgorithms as written; NULL if
+				 * unset */
 	int matched;		/* 1 if a Host line naming alias literally
 				 * (not through a pattern) applied */
 	char *source_file;	/* file of the first Host line naming alias

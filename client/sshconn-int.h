@@ -22,6 +22,7 @@
 
 #include <libssh/libssh.h>
 
+#include "client/hostkey.h"
 #include "client/sshconf.h"
 #include "client/sshconn.h"
 #include "client/sshopt.h"
@@ -55,6 +56,8 @@ struct ctx {
 	struct sshconf *cfg;
 	struct sshconf_host ch;		/* what sshconf says about the alias */
 	int have_ch;
+	struct hostkey_conf hk;		/* HostKeyAlias, HashKnownHosts,
+					 * RevokedHostKeys: -o, then ssh_config */
 	struct sshconn *c;
 	char *home;
 	char *local_user;

@@ -12,7 +12,8 @@
  *  - transport (client/transport.c): TCP, a ProxyCommand, or ProxyJump hosts
  *    opened with this same code;
  *  - the SSH handshake, done by libssh;
- *  - host key (client/hostkey.c): known_hosts and StrictHostKeyChecking;
+ *  - host key (client/hostkey.c): known_hosts, @revoked, RevokedHostKeys,
+ *    HostKeyAlias, HashKnownHosts and StrictHostKeyChecking;
  *  - authentication (client/auth.c): agent, key files, keyboard-interactive,
  *    password.
  * Every question to the user goes through client/prompt.c. What the modules
@@ -77,6 +78,14 @@ sshconn_strerror(int err)
 	default:
 		return "unknown error";
 	}
+}
+
+int
+sshconn_check_any_option(const char *option, char *err, size_t errlen)
+{
+	int rc = hostkey_conf_option(NULL, option, err, errlen);
+
+	return rc == 1 ? sshconn_check_option(option, err, errlen) : rc;
 }
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -199,6 +208,7 @@ sshconn_open_depth(const struct sshconn_opts *o, int depth,
 
 	memset(&x, 0, sizeof(x));
 	sshopt_init(&x.os);
+	hostkey_conf_init(&x.hk);
 	x.o = o;
 	x.depth = depth;
 	x.err = err;
@@ -211,9 +221,15 @@ sshconn_open_depth(const struct sshconn_opts *o, int depth,
 	}
 	if ((rc = sshopt_parse_target(o->host, &x.tg, err, errlen)) != 0)
 		goto out;
-	for (i = 0; i < o->noptions; i++)
-		if ((rc = sshopt_apply(&x.os, o->options[i], err, errlen)) != 0)
+	/* The host key keywords libssh ignores are client/hostkey.c's. */
+	for (i = 0; i < o->noptions; i++) {
+		if ((rc = hostkey_conf_option(&x.hk, o->options[i], err,
+		    errlen)) < 0)
 			goto out;
+		if (rc == 1 && (rc = sshopt_apply(&x.os, o->options[i], err,
+		    errlen)) != 0)
+			goto out;
+	}
 	x.verbose = o->verbose > x.os.log_level ? o->verbose : x.os.log_level;
 	x.batch = o->batch || x.os.batch == 1;
 	rc = SSHCONN_ERR_NOMEM;
@@ -262,7 +278,8 @@ sshconn_open_depth(const struct sshconn_opts *o, int depth,
 	    DEFAULT_TIMEOUT;
 	if (x.timeout > MAX_TIMEOUT)
 		x.timeout = MAX_TIMEOUT;	/* milliseconds must fit an int */
-	if ((rc = sshopt_apply_overrides(&x)) != 0)
+	if ((rc = sshopt_apply_overrides(&x)) != 0 ||
+	    (rc = hostkey_prepare(&x)) != 0)
 		goto out;
 	rc = SSHCONN_ERR_NOMEM;
 	if (get_string(c->session, SSH_OPTIONS_PROXYCOMMAND, &libssh_pc) != 0 ||
@@ -370,6 +387,7 @@ out:
 		sshconf_host_clear(&x.ch);
 	sshconf_free(x.cfg);
 	sshopt_clear(&x.os);
+	hostkey_conf_clear(&x.hk);
 	sshopt_target_clear(&x.tg);
 	if (rc == SSHCONN_ERR_NOMEM && err != NULL && errlen > 0 && err[0] == '\0')
 		errf(err, errlen, "out of memory");

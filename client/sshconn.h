@@ -6,9 +6,9 @@
  * The behaviour follows ssh(1) wherever the user would notice: the host as typed
  * is an ssh_config alias; command-line values beat ssh_config, and for -o the first
  * value given wins; an unknown host key is asked about (or refused when nobody can
- * be asked), a changed one is always refused; agent, key files, keyboard-interactive
- * and password are tried in that order among what the server offers; prompts go to
- * /dev/tty, or to $SSH_ASKPASS where ssh would use it.
+ * be asked), a changed or revoked one is always refused; agent, key files,
+ * keyboard-interactive and password are tried in that order among what the server
+ * offers; prompts go to /dev/tty, or to $SSH_ASKPASS where ssh would use it.
  *
  * Every function is blocking and runs to completion (ConnectTimeout bounds the
  * network waits; prompts wait for the user). Nothing here exits or writes to stdout.
@@ -22,7 +22,8 @@
  * IdentityFile lines in ssh_config only the first is used (client/sshconf.c
  * reports one), IdentitiesOnly=yes leaves the agent out entirely (its keys
  * cannot be filtered), BatchMode and IdentitiesOnly are read from -o only, and
- * HostKeyAlias is refused.
+ * host certificates cannot be checked (libssh 0.10 never offers a certificate
+ * host key algorithm: a host trusted only through @cert-authority is unknown).
  */
 #ifndef CXS_CLIENT_SSHCONN_H
 #define CXS_CLIENT_SSHCONN_H
@@ -123,6 +124,15 @@ struct sshconn_opts {
  * ControlPersist, and ForwardAgent, ForwardX11 and ControlMaster set to "no".
  */
 int sshconn_check_option(const char *option, char *err, size_t errlen)
+    PROTO_WUR PROTO_NONNULL(1);
+
+/*
+ * sshconn_check_option() for every key sshconn_open() takes: those above and
+ * the host key keywords client/hostkey.c reads itself, HostKeyAlias,
+ * HashKnownHosts (yes, no) and RevokedHostKeys. The same returns. Command
+ * lines use this one.
+ */
+int sshconn_check_any_option(const char *option, char *err, size_t errlen)
     PROTO_WUR PROTO_NONNULL(1);
 
 struct sshconn;

@@ -158,7 +158,7 @@ main(int argc, char **argv)
 		case 'o':
 			if (o.noptions == MAX_LIST)
 				usage();
-			if (sshconn_check_option(optarg, err, sizeof(err)) != 0) {
+			if (sshconn_check_any_option(optarg, err, sizeof(err)) != 0) {
 				fprintf(stderr, "ssh-probe: %s\n", err);
 				return 2;
 			}

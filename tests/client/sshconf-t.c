@@ -42,6 +42,25 @@ struct tcase {
 };
 
 static const struct tcase cases[] = {
+	{ "host key keywords: HostKeyAlias, HashKnownHosts, RevokedHostKeys",
+	  { { "home/.ssh/config",
+	      "Host box\n"
+	      "  HostKeyAlias Box-Key\n"
+	      "  HashKnownHosts no\n"
+	      "  RevokedHostKeys ~/.ssh/revoked\n"
+	      "  HostKeyAlgorithms ssh-ed25519\n"
+	      "Host nohash\n"
+	      "  RevokedHostKeys none\n"
+	      "  HashKnownHosts maybe\n"
+	      "Host *\n"
+	      "  HashKnownHosts true\n"
+	      "  HostKeyAlias later\n" } },
+	  "box nohash", 1,
+	  { { "box", "h=box u=me p=22 ka=Box-Key hk=0 rk=~/.ssh/revoked "
+	      "ha=ssh-ed25519 m=1" },
+	    { "nohash", "h=nohash u=me p=22 ka=later hk=1 m=1" },
+	    { "other", "h=other u=me p=22 ka=later hk=1" } } },
+
 	{ "Host with several aliases, %h",
 	  { { "home/.ssh/config",
 	      "Host a b c\n"
@@ -332,14 +351,14 @@ static const struct tcase cases[] = {
 	      "    HashKnownHosts yes\n" } },
 	  "work-db work-web nas devbox dev gw", 0,
 	  { { "work-db", "h=work-db.corp.example.com u=worker p=22 "
-	      "i=~/.ssh/id_ed25519 a=30 m=1" },
-	    { "nas", "h=192.168.1.10 u=admin p=22 i=~/.ssh/nas a=30 m=1" },
+	      "i=~/.ssh/id_ed25519 a=30 hk=1 m=1" },
+	    { "nas", "h=192.168.1.10 u=admin p=22 i=~/.ssh/nas a=30 hk=1 m=1" },
 	    { "dev", "h=devbox.internal u=dev p=22 j=gw i=~/.ssh/id_ed25519 "
-	      "a=30 m=1" },
+	      "a=30 hk=1 m=1" },
 	    { "gw", "h=gw.example.com u=someone p=2222 i=~/.ssh/id_ed25519 "
-	      "a=30 m=1" },
+	      "a=30 hk=1 m=1" },
 	    { "x.example.com", "h=x.example.com u=someone p=22 j=gw "
-	      "i=~/.ssh/id_ed25519 a=30" } } },
+	      "i=~/.ssh/id_ed25519 a=30 hk=1" } } },
 };
 
 static char root[256];
@@ -411,7 +430,8 @@ case_opts(const char *dir, struct sshconf_opts *o, char *uf, char *sf, char *hom
 	o->local_user = "me";
 }
 
-/* "h=HOST u=USER p=PORT" then j, i, k, s, a, t only when set, m=1 when matched,
+/* "h=HOST u=USER p=PORT" then j, i, k, s, a, t, ka, hk, rk, ha only when set,
+ * m=1 when matched,
  * src=FILE:LINE (relative to dir) when src is asked for. */
 static void
 describe(const struct sshconf_host *h, const char *dir, int with_src, char *out,
@@ -434,6 +454,14 @@ describe(const struct sshconf_host *h, const char *dir, int with_src, char *out,
 		ADD(" a=%d", h->server_alive_interval);
 	if (h->connect_timeout != -1)
 		ADD(" t=%d", h->connect_timeout);
+	if (h->host_key_alias != NULL)
+		ADD(" ka=%s", h->host_key_alias);
+	if (h->hash_known_hosts != -1)
+		ADD(" hk=%d", h->hash_known_hosts);
+	if (h->revoked_host_keys != NULL)
+		ADD(" rk=%s", h->revoked_host_keys);
+	if (h->host_key_algorithms != NULL)
+		ADD(" ha=%s", h->host_key_algorithms);
 	if (h->matched)
 		ADD(" m=1");
 	if (with_src && h->source_file != NULL) {
