@@ -181,14 +181,14 @@ app_parse(int argc, char **argv, struct app_opts *o, int *done)
 	static const char *ids[16], *oopts[64];
 	struct sshconn_opts *so = &o->link.ssh;
 	char err[300];
-	int c, list = 0;
+	int c, list = 0, dump = 0;
 
 	*done = 0;
 	memset(o, 0, sizeof(*o));
 	o->link.compress = 1;
 	o->close_wait_ms = 30000;
 	o->link.subsystem = "codex";
-	while ((c = getopt_long(argc, argv, "F:p:l:i:o:s:vqh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "F:p:l:i:o:s:vqhG", lo, NULL)) != -1) {
 		switch (c) {
 		case 'F': so->config_file = optarg; break;
 		case 'p': so->port = atoi(optarg); break;
@@ -209,6 +209,7 @@ app_parse(int argc, char **argv, struct app_opts *o, int *done)
 			so->options = oopts;
 			break;
 		case 's': o->link.subsystem = optarg; break;
+		case 'G': dump = 1; break;	/* hidden: ssh -G */
 		case 'v': so->verbose++; break;
 		case 'q': o->link.quiet = 1; break;
 		case O_STDIO: o->mode = APP_STDIO; break;
@@ -259,6 +260,17 @@ app_parse(int argc, char **argv, struct app_opts *o, int *done)
 	o->argv = argv;
 	o->host_arg = optind;
 	so->host = argv[optind++];
+	if (dump) {
+		/* What ssh -G prints: the options resolved for HOST. */
+		char derr[1024];
+
+		*done = 1;
+		if (sshconn_print_config(so, stdout, derr, sizeof(derr)) != 0) {
+			fprintf(stderr, "codex-connect: %s\n", derr);
+			return 255;
+		}
+		return fflush(stdout) == 0 ? 0 : 1;
+	}
 	if (optind < argc) {
 		const char *cmd = argv[optind++];
 

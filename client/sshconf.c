@@ -44,6 +44,7 @@ enum dkind {
 };
 
 enum opt {
+	O_OTHER,	/* a line sshconf_resolve() does not use (sshopt.c may) */
 	O_HOSTNAME,
 	O_USER,
 	O_PORT,
@@ -90,10 +91,15 @@ struct directive {
 	enum dkind kind;
 	int opt;		/* D_OPT: enum opt */
 	int match_all;		/* D_MATCH: "Match all" */
-	char **argv;		/* D_HOST: the patterns */
+	char **argv;		/* D_HOST: the patterns; D_MATCH, D_OPT: the
+				 * words after the keyword */
 	size_t argc;
 	char *sval;		/* D_OPT: string value (NULL for "none") */
 	int ival;		/* D_OPT: numeric value */
+	char *keyword;		/* D_HOST, D_MATCH, D_OPT: as written */
+	char *raw;		/* the rest of the line, as written */
+	size_t file;		/* index in files[] */
+	int line;
 };
 
 struct alias {
@@ -219,6 +225,7 @@ struct tokens {
 	char *keyword;
 	char **argv;
 	size_t argc;
+	char *raw;	/* the rest of the line after the keyword */
 };
 
 static void
@@ -230,6 +237,7 @@ tokens_free(struct tokens *t)
 	for (i = 0; i < t->argc; i++)
 		free(t->argv[i]);
 	free(t->argv);
+	free(t->raw);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -248,9 +256,9 @@ is_space(int c)
 static int
 tokenise(const char *line, struct tokens *t, const char **why)
 {
-	const char *p = line, *k;
+	const char *p = line, *k, *r;
 	char *w = NULL, **nv;
-	size_t wl, cap = 0;
+	size_t wl, cap = 0, rl;
 	int quote;
 
 	memset(t, 0, sizeof(*t));
@@ -260,8 +268,14 @@ tokenise(const char *line, struct tokens *t, const char **why)
 		return 0;
 	for (k = p; *p != '\0' && !is_space(*p) && *p != '='; p++)
 		;
-	if ((t->keyword = strndup(k, (size_t)(p - k))) == NULL)
-		return PROTO_ERR_NOMEM;
+	/* What ssh(1) hands ProxyCommand and the like whole. */
+	for (r = p; is_space(*r) || *r == '='; r++)
+		;
+	for (rl = strlen(r); rl > 0 && is_space(r[rl - 1]); rl--)
+		;
+	if ((t->keyword = strndup(k, (size_t)(p - k))) == NULL ||
+	    (t->raw = strndup(r, rl)) == NULL)
+		goto nomem;
 	while (is_space(*p))
 		p++;
 	if (*p == '=')
@@ -578,6 +592,24 @@ do_include(struct sshconf *cfg, struct tokens *t, int user, int depth,
 	}
 }
 
+/* Gives d the line itself: keyword, words (unless it has its own) and raw text,
+ * for resolvers that read every keyword (sshconf_get_line()). */
+static void
+keep_line(struct directive *d, struct tokens *t, size_t file, int line)
+{
+	d->keyword = t->keyword;
+	d->raw = t->raw;
+	t->keyword = t->raw = NULL;
+	if (d->argv == NULL) {
+		d->argv = t->argv;
+		d->argc = t->argc;
+		t->argv = NULL;
+		t->argc = 0;
+	}
+	d->file = file;
+	d->line = line;
+}
+
 static void
 do_line(struct sshconf *cfg, const char *text, int user, int depth,
     size_t file, int line)
@@ -585,7 +617,7 @@ do_line(struct sshconf *cfg, const char *text, int user, int depth,
 	const char *where = cfg->files[file], *why = NULL;
 	struct tokens t;
 	struct directive *d;
-	size_t i;
+	size_t i, before = cfg->ndir;
 	int r, code = -1;
 
 	if ((r = tokenise(text, &t, &why)) <= 0) {
@@ -600,18 +632,29 @@ do_line(struct sshconf *cfg, const char *text, int user, int depth,
 			code = keywords[i].code;
 	switch (code) {
 	case -1:
-		break;		/* a keyword this reader does not need */
+		/* A keyword this reader does not need: kept for others. */
+		if ((d = add_directive(cfg, D_OPT)) != NULL) {
+			d->opt = O_OTHER;
+			keep_line(d, &t, file, line);
+		}
+		break;
 	case K_HOST:
 		if (t.argc == 0)
 			warnf(cfg, "%s line %d: Host without patterns", where,
 			    line);
-		else
+		else {
 			add_host(cfg, &t, file, line);
+			if (cfg->ndir > before)
+				keep_line(&cfg->dir[cfg->ndir - 1], &t, file,
+				    line);
+		}
 		break;
 	case K_MATCH:
-		if ((d = add_directive(cfg, D_MATCH)) != NULL)
+		if ((d = add_directive(cfg, D_MATCH)) != NULL) {
 			d->match_all = t.argc == 1 &&
 			    strcasecmp(t.argv[0], "all") == 0;
+			keep_line(d, &t, file, line);
+		}
 		break;
 	case K_INCLUDE:
 		do_include(cfg, &t, user, depth, where, line);
@@ -620,6 +663,12 @@ do_line(struct sshconf *cfg, const char *text, int user, int depth,
 		if ((why = add_option(cfg, code, &t)) != NULL)
 			warnf(cfg, "%s line %d: %s: %s", where, line,
 			    t.keyword, why);
+		/* A bad value is still a line a resolver has to see. */
+		if (cfg->ndir == before && !cfg->nomem &&
+		    (d = add_directive(cfg, D_OPT)) != NULL)
+			d->opt = O_OTHER;
+		if (cfg->ndir > before)
+			keep_line(&cfg->dir[cfg->ndir - 1], &t, file, line);
 		break;
 	}
 	tokens_free(&t);
@@ -745,6 +794,8 @@ directive_free(struct directive *d)
 		free(d->argv[i]);
 	free(d->argv);
 	free(d->sval);
+	free(d->keyword);
+	free(d->raw);
 }
 
 void
@@ -865,6 +916,75 @@ const char *
 sshconf_alias(const struct sshconf *cfg, size_t i)
 {
 	return i < cfg->nalias ? cfg->alias[i].name : NULL;
+}
+
+/* ---- the lines, for other resolvers ---------------------------------------- */
+
+int
+sshconf_match_pattern(const char *s, const char *pattern)
+{
+	return glob_match(s, pattern);
+}
+
+size_t
+sshconf_nlines(const struct sshconf *cfg)
+{
+	return cfg->ndir;
+}
+
+int
+sshconf_get_line(const struct sshconf *cfg, size_t i, struct sshconf_line *out)
+{
+	static const enum sshconf_kind kinds[] = {
+		[D_FILE] = SSHCONF_FILE, [D_PUSH] = SSHCONF_PUSH,
+		[D_POP] = SSHCONF_POP, [D_HOST] = SSHCONF_HOST,
+		[D_MATCH] = SSHCONF_MATCH, [D_OPT] = SSHCONF_OPTION
+	};
+	const struct directive *d;
+
+	if (i >= cfg->ndir)
+		return -1;
+	d = &cfg->dir[i];
+	memset(out, 0, sizeof(*out));
+	out->kind = kinds[d->kind];
+	if (d->keyword == NULL)
+		return 0;
+	out->keyword = d->keyword;
+	out->args = d->argv;
+	out->nargs = d->argc;
+	out->raw = d->raw != NULL ? d->raw : "";
+	out->file = cfg->files[d->file];
+	out->line = d->line;
+	return 0;
+}
+
+int
+sshconf_split(const char *line, struct sshconf_words *w, const char **why)
+{
+	struct tokens t;
+	int r;
+
+	*why = NULL;
+	if ((r = tokenise(line, &t, why)) <= 0)
+		return r;
+	w->keyword = t.keyword;
+	w->args = t.argv;
+	w->nargs = t.argc;
+	w->raw = t.raw;
+	return 1;
+}
+
+void
+sshconf_words_free(struct sshconf_words *w)
+{
+	struct tokens t;
+
+	t.keyword = w->keyword;
+	t.argv = w->args;
+	t.argc = w->nargs;
+	t.raw = w->raw;
+	tokens_free(&t);
+	memset(w, 0, sizeof(*w));
 }
 
 /* ---- resolving ------------------------------------------------------------ */

@@ -18,11 +18,12 @@
  *    is restored;
  *  - "Match all" counts as "Host *". Every other Match block is treated as not
  *    matching, because evaluating it (exec, user, canonical...) is not possible
- *    or not safe while listing; libssh still evaluates them when it connects.
+ *    or not safe while listing; client/sshopt.c evaluates them when it connects,
+ *    from the lines as loaded (sshconf_get_line()).
  * Lines that OpenSSH would reject are skipped with a warning instead of failing
  * the whole load (see sshconf_warning()).
  *
- * Only these keywords are interpreted: Host, Match, Include, HostName, User,
+ * Only these keywords are interpreted by sshconf_resolve(): Host, Match, Include, HostName, User,
  * Port, ProxyJump, IdentityFile, UserKnownHostsFile, StrictHostKeyChecking,
  * ServerAliveInterval, ConnectTimeout, HostKeyAlias, HashKnownHosts,
  * RevokedHostKeys, HostKeyAlgorithms. Others are ignored.
@@ -84,6 +85,62 @@ const char *sshconf_warning(const struct sshconf *cfg, size_t i) PROTO_NONNULL(1
  * order they first appear. Strings belong to cfg; out of range gives NULL. */
 size_t sshconf_nalias(const struct sshconf *cfg) PROTO_NONNULL(1);
 const char *sshconf_alias(const struct sshconf *cfg, size_t i) PROTO_NONNULL(1);
+
+/*
+ * The configuration as loaded, one entry per line that counts, user file first
+ * and every Include expanded in place, for a resolver of every keyword
+ * (client/sshopt.c). Lines that could not be split are not there (they are
+ * warnings); lines with a bad value for a keyword sshconf_resolve() reads are.
+ */
+enum sshconf_kind {
+	SSHCONF_FILE,		/* a top-level file starts: everything applies
+				 * again, as at the start of a file */
+	SSHCONF_PUSH,		/* an included file starts */
+	SSHCONF_POP,		/* it ends: the including block's state is back */
+	SSHCONF_HOST,		/* args are the patterns */
+	SSHCONF_MATCH,		/* args are the criteria */
+	SSHCONF_OPTION		/* any other keyword, known here or not */
+};
+
+struct sshconf_line {
+	enum sshconf_kind kind;
+	const char *keyword;	/* as written; NULL for FILE, PUSH and POP */
+	char *const *args;	/* the words after the keyword, quotes removed */
+	size_t nargs;
+	const char *raw;	/* the rest of the line as written, without the
+				 * separator and trailing blanks ("" if none) */
+	const char *file;	/* NULL for FILE, PUSH and POP */
+	int line;		/* from 1 */
+};
+
+/* How many entries there are. */
+size_t sshconf_nlines(const struct sshconf *cfg) PROTO_NONNULL(1);
+/* Fills *out with entry i, its strings owned by cfg. Returns 0, or -1 when i is
+ * out of range (out untouched). */
+int sshconf_get_line(const struct sshconf *cfg, size_t i,
+    struct sshconf_line *out) PROTO_NONNULL(1, 3);
+
+/* 1 when s matches pattern as a Host pattern does: * any run, ? any one
+ * character, case-sensitive, no negation. */
+int sshconf_match_pattern(const char *s, const char *pattern)
+    PROTO_NONNULL(1, 2);
+
+/* One line split as the loader splits it (for -o options). */
+struct sshconf_words {
+	char *keyword;
+	char **args;
+	size_t nargs;
+	char *raw;
+};
+/*
+ * Returns 1 with *w filled (free with sshconf_words_free()), 0 for a blank or
+ * comment line, PROTO_ERR_INVALID with a reason in *why (an unterminated
+ * quote), PROTO_ERR_NOMEM; *w is untouched unless 1 is returned.
+ */
+int sshconf_split(const char *line, struct sshconf_words *w, const char **why)
+    PROTO_WUR PROTO_NONNULL(1, 2, 3);
+/* Frees what w holds and zeroes it. */
+void sshconf_words_free(struct sshconf_words *w) PROTO_NONNULL(1);
 
 /*
  * What ssh would use for one name. Every string is owned by the struct: release

@@ -5,10 +5,9 @@
  * libssh does the protocol; the sshconn modules supply what ssh(1) users rely
  * on and libssh 0.10 leaves out or does differently. A connection is opened in
  * this order, each step in the file named for it:
- *  - options (client/sshopt.c): the host as typed, -o, and ssh_config, which is
- *    read twice: by libssh (HostName, User, Port, UserKnownHostsFile,
- *    algorithms...) and by client/sshconf.c for the keywords libssh does not
- *    expose;
+ *  - options (client/sshopt.c): the host as typed, -o, and ssh_config (read
+ *    by client/sshconf.c), resolved as ssh(1) resolves them and handed to
+ *    libssh, which does not read ssh_config itself;
  *  - transport (client/transport.c): TCP, a ProxyCommand, or ProxyJump hosts
  *    opened with this same code;
  *  - the SSH handshake, done by libssh;
@@ -186,12 +185,79 @@ sshconn_free(struct sshconn *c, int disconnect)
 
 /* ---- opening -------------------------------------------------------------- */
 
-/* The shape libssh 0.10 gives a ProxyJump line when it turns it into a
- * ProxyCommand running ssh(1) (config.c): we do jumps ourselves instead. */
+/*
+ * The first part of every open, and of sshconn_print_config(): x set up, the
+ * host as typed split, the options resolved (client/sshopt.c). Afterwards x is
+ * to be released with ctx_release(), whatever is returned.
+ */
 static int
-is_libssh_jump(const char *pc)
+ctx_prepare(struct ctx *x, const struct sshconn_opts *o, int depth, char *err,
+    size_t errlen)
 {
-	return strncmp(pc, "ssh ", 4) == 0 && strstr(pc, " -W '[%h]:%p' ") != NULL;
+	size_t i;
+	int rc;
+
+	memset(x, 0, sizeof(*x));
+	sshopt_init(&x->os);
+	hostkey_conf_init(&x->hk);
+	x->o = o;
+	x->depth = depth;
+	x->err = err;
+	x->errlen = errlen;
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if (o->host == NULL) {
+		errf(err, errlen, "no host given");
+		return SSHCONN_ERR_ARG;
+	}
+	if ((rc = sshopt_parse_target(o->host, &x->tg, err, errlen)) != 0)
+		return rc;
+	/* The host key keywords libssh ignores are client/hostkey.c's. */
+	for (i = 0; i < o->noptions; i++) {
+		if ((rc = hostkey_conf_option(&x->hk, o->options[i], err,
+		    errlen)) < 0)
+			return rc;
+		if (rc == 1 && (rc = sshopt_apply(&x->os, o->options[i], err,
+		    errlen)) != 0)
+			return rc;
+	}
+	x->verbose = o->verbose > x->os.log_level ? o->verbose :
+	    x->os.log_level;
+	x->batch = o->batch || x->os.batch == 1;
+	if ((x->home = home_dir()) == NULL ||
+	    (x->local_user = local_user_name()) == NULL)
+		return SSHCONN_ERR_NOMEM;
+	return sshopt_load_config(x);
+}
+
+static void
+ctx_release(struct ctx *x)
+{
+	free(x->known_hosts);
+	free(x->global_known_hosts);
+	free(x->home);
+	free(x->local_user);
+	if (x->have_ch)
+		sshconf_host_clear(&x->ch);
+	sshconf_free(x->cfg);
+	sshopt_clear(&x->os);
+	hostkey_conf_clear(&x->hk);
+	sshopt_target_clear(&x->tg);
+}
+
+int
+sshconn_print_config(const struct sshconn_opts *o, FILE *out, char *err,
+    size_t errlen)
+{
+	struct ctx x;
+	int rc;
+
+	if ((rc = ctx_prepare(&x, o, 0, err, errlen)) == 0)
+		rc = sshopt_print(&x, out);
+	ctx_release(&x);
+	if (rc == SSHCONN_ERR_NOMEM && err != NULL && errlen > 0 && err[0] == '\0')
+		errf(err, errlen, "out of memory");
+	return rc;
 }
 
 int
@@ -200,49 +266,11 @@ sshconn_open_depth(const struct sshconn_opts *o, int depth,
 {
 	struct ctx x;
 	struct sshconn *c = NULL;
-	char *libssh_pc = NULL;
 	const char *jump = NULL, *pcmd = NULL;
 	unsigned int uport = 0;
 	int rc, lv, strict, family;
-	size_t i;
 
-	memset(&x, 0, sizeof(x));
-	sshopt_init(&x.os);
-	hostkey_conf_init(&x.hk);
-	x.o = o;
-	x.depth = depth;
-	x.err = err;
-	x.errlen = errlen;
-	if (err != NULL && errlen > 0)
-		err[0] = '\0';
-	if (o->host == NULL) {
-		errf(err, errlen, "no host given");
-		return SSHCONN_ERR_ARG;
-	}
-	if ((rc = sshopt_parse_target(o->host, &x.tg, err, errlen)) != 0)
-		goto out;
-	/* The host key keywords libssh ignores are client/hostkey.c's. */
-	for (i = 0; i < o->noptions; i++) {
-		if ((rc = hostkey_conf_option(&x.hk, o->options[i], err,
-		    errlen)) < 0)
-			goto out;
-		if (rc == 1 && (rc = sshopt_apply(&x.os, o->options[i], err,
-		    errlen)) != 0)
-			goto out;
-	}
-	x.verbose = o->verbose > x.os.log_level ? o->verbose : x.os.log_level;
-	x.batch = o->batch || x.os.batch == 1;
-	rc = SSHCONN_ERR_NOMEM;
-	if ((x.home = home_dir()) == NULL ||
-	    (x.local_user = local_user_name()) == NULL)
-		goto out;
-	if (o->config_file != NULL && access(o->config_file, R_OK) != 0) {
-		errf(err, errlen, "cannot read config file %s: %s",
-		    o->config_file, strerror(errno));
-		rc = SSHCONN_ERR_ARG;
-		goto out;
-	}
-	if ((rc = sshopt_load_config(&x)) != 0)
+	if ((rc = ctx_prepare(&x, o, depth, err, errlen)) != 0)
 		goto out;
 
 	rc = SSHCONN_ERR_NOMEM;
@@ -258,21 +286,11 @@ sshconn_open_depth(const struct sshconn_opts *o, int depth,
 	lv = x.verbose >= 3 ? SSH_LOG_PACKET : x.verbose == 2 ? SSH_LOG_PROTOCOL :
 	    SSH_LOG_NOLOG;
 	ssh_options_set(c->session, SSH_OPTIONS_LOG_VERBOSITY, &lv);
-	/* The alias must be set first: Host lines are matched against it. */
-	if (ssh_options_set(c->session, SSH_OPTIONS_HOST, x.tg.host) < 0 ||
-	    ssh_options_set(c->session, SSH_OPTIONS_KEY_EXCHANGE,
+	/* ssh_config is resolved (client/sshopt.c), libssh gets the result in
+	 * sshopt_apply_overrides(), where a KexAlgorithms line still wins. */
+	if (ssh_options_set(c->session, SSH_OPTIONS_KEY_EXCHANGE,
 	    KEX_PREFERRED) < 0)
 		goto out;
-	/* NULL reads ~/.ssh/config and /etc/ssh/ssh_config, like ssh(1). */
-	if (ssh_options_parse_config(c->session, o->config_file) != 0) {
-		errf(err, errlen, "cannot use %s: %s", o->config_file != NULL ?
-		    o->config_file : "ssh_config", sess_error(&x));
-		rc = SSHCONN_ERR_ARG;
-		goto out;
-	}
-	/* ssh_config's LogLevel maps onto libssh's chatty levels (ERROR becomes
-	 * warnings on stderr): our -v decides, not the file. */
-	ssh_options_set(c->session, SSH_OPTIONS_LOG_VERBOSITY, &lv);
 	x.timeout = x.os.connect_timeout > 0 ? x.os.connect_timeout :
 	    x.have_ch && x.ch.connect_timeout > 0 ? x.ch.connect_timeout :
 	    DEFAULT_TIMEOUT;
@@ -282,9 +300,7 @@ sshconn_open_depth(const struct sshconn_opts *o, int depth,
 	    (rc = hostkey_prepare(&x)) != 0)
 		goto out;
 	rc = SSHCONN_ERR_NOMEM;
-	if (get_string(c->session, SSH_OPTIONS_PROXYCOMMAND, &libssh_pc) != 0 ||
-	    ssh_options_set(c->session, SSH_OPTIONS_PROXYCOMMAND, "none") < 0 ||
-	    get_string(c->session, SSH_OPTIONS_HOST, &c->host) != 0 ||
+	if (get_string(c->session, SSH_OPTIONS_HOST, &c->host) != 0 ||
 	    get_string(c->session, SSH_OPTIONS_USER, &c->user) != 0 ||
 	    ssh_options_get_port(c->session, &uport) != SSH_OK)
 		goto out;
@@ -315,22 +331,13 @@ sshconn_open_depth(const struct sshconn_opts *o, int depth,
 		strict = SSHOPT_STRICT_ASK;
 	family = x.os.family != -1 ? x.os.family : AF_UNSPEC;
 
-	/* How to reach the host. ssh(1) takes the first of ProxyJump and
-	 * ProxyCommand that is set; -o comes before ssh_config. libssh keeps
-	 * the config's first one as its ProxyCommand, a jump in a recognisable
-	 * form; sshconf has the jump as written. */
-	if (x.os.proxyjump != NULL)
-		jump = strcasecmp(x.os.proxyjump, "none") == 0 ? NULL :
-		    x.os.proxyjump;
-	else if (x.os.proxycommand != NULL)
-		pcmd = strcasecmp(x.os.proxycommand, "none") == 0 ? NULL :
-		    x.os.proxycommand;
-	else if (libssh_pc != NULL && !is_libssh_jump(libssh_pc))
-		pcmd = libssh_pc;
-	else if (x.have_ch && x.ch.proxyjump != NULL)
-		jump = x.ch.proxyjump;
-	else
-		pcmd = libssh_pc;	/* a jump only libssh saw (Match) */
+	/* How to reach the host: the resolution keeps at most one of ProxyJump
+	 * and ProxyCommand, as ssh(1) does ("none" is neither). */
+	if (x.os.proxyjump != NULL && strcasecmp(x.os.proxyjump, "none") != 0)
+		jump = x.os.proxyjump;
+	else if (x.os.proxycommand != NULL &&
+	    strcasecmp(x.os.proxycommand, "none") != 0)
+		pcmd = x.os.proxycommand;
 
 	if (jump != NULL)
 		rc = transport_open_jump(&x, jump, c->host, c->port, &c->fd);
@@ -378,17 +385,7 @@ sshconn_open_depth(const struct sshconn_opts *o, int depth,
 	rc = 0;
 out:
 	sshconn_free(c, 1);
-	free(libssh_pc);
-	free(x.known_hosts);
-	free(x.global_known_hosts);
-	free(x.home);
-	free(x.local_user);
-	if (x.have_ch)
-		sshconf_host_clear(&x.ch);
-	sshconf_free(x.cfg);
-	sshopt_clear(&x.os);
-	hostkey_conf_clear(&x.hk);
-	sshopt_target_clear(&x.tg);
+	ctx_release(&x);
 	if (rc == SSHCONN_ERR_NOMEM && err != NULL && errlen > 0 && err[0] == '\0')
 		errf(err, errlen, "out of memory");
 	return rc;

@@ -18,17 +18,19 @@
  * are reaped by sshconn_close(). Forking a process that runs library code is only
  * safe in a single-threaded program, which codex-connect is.
  *
- * Known limits (libssh 0.10 does not expose what would be needed): of the
- * IdentityFile lines in ssh_config only the first is used (client/sshconf.c
- * reports one), IdentitiesOnly=yes leaves the agent out entirely (its keys
- * cannot be filtered), BatchMode and IdentitiesOnly are read from -o only, and
- * host certificates cannot be checked (libssh 0.10 never offers a certificate
- * host key algorithm: a host trusted only through @cert-authority is unknown).
+ * ssh_config is resolved here as ssh(1) resolves it (client/sshopt.c: Host and
+ * Match blocks, Include, every IdentityFile and CertificateFile, tokens), not by
+ * libssh. Known limits (libssh 0.10 does not expose what would be needed): a
+ * user certificate needs its private key in a file (the agent cannot sign for
+ * it through libssh), and host certificates cannot be checked (libssh 0.10
+ * never offers a certificate host key algorithm: a host trusted only through
+ * @cert-authority is unknown).
  */
 #ifndef CXS_CLIENT_SSHCONN_H
 #define CXS_CLIENT_SSHCONN_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include <libssh/libssh.h>
 
@@ -111,17 +113,22 @@ struct sshconn_opts {
 /*
  * Checks one -o option without connecting, so a command line can be rejected
  * before any prompt. Returns 0, or SSHCONN_ERR_ARG with a message naming the key
- * (unknown keys, unsupported keys and bad values are all errors).
+ * (a keyword ssh_config does not have, a bad value for one that is honoured,
+ * Host, Match or Include).
  *
- * Understood keys: StrictHostKeyChecking (yes, no, accept-new, ask),
- * UserKnownHostsFile, GlobalKnownHostsFile, ConnectTimeout, ServerAliveInterval,
- * ServerAliveCountMax, Port, User, HostName, IdentityFile (repeatable),
- * IdentitiesOnly, BatchMode, ProxyJump, ProxyCommand, AddressFamily,
+ * Every ssh_config keyword is accepted, as in a file. Honoured: HostName, User,
+ * Port, IdentityFile (repeatable), CertificateFile (repeatable), IdentitiesOnly,
+ * IdentityAgent, ProxyJump, ProxyCommand, StrictHostKeyChecking (yes, no,
+ * accept-new, ask), UserKnownHostsFile, GlobalKnownHostsFile, HostKeyAlgorithms,
+ * ConnectTimeout, ServerAliveInterval, ServerAliveCountMax, BatchMode,
  * PreferredAuthentications, PubkeyAuthentication, KbdInteractiveAuthentication,
  * PasswordAuthentication, NumberOfPasswordPrompts, KexAlgorithms, Ciphers, MACs,
- * HostKeyAlgorithms, LogLevel. Accepted and ignored: Compression (the tunnel
- * compresses), TCPKeepAlive (always on), CheckHostIP, RequestTTY, ControlPath,
- * ControlPersist, and ForwardAgent, ForwardX11 and ControlMaster set to "no".
+ * PubkeyAcceptedAlgorithms, AddressFamily, LogLevel, RekeyLimit, IgnoreUnknown
+ * (and the host key keywords below). Keywords without meaning for a tunnel
+ * (ControlMaster, ControlPath, ControlPersist, Compression, SendEnv, ...) are
+ * ignored; unsupported ones that would change behaviour (LocalForward,
+ * RemoteCommand, ForwardAgent yes, ...) pass here and are named in a warning
+ * when connecting.
  */
 int sshconn_check_option(const char *option, char *err, size_t errlen)
     PROTO_WUR PROTO_NONNULL(1);
@@ -134,6 +141,18 @@ int sshconn_check_option(const char *option, char *err, size_t errlen)
  */
 int sshconn_check_any_option(const char *option, char *err, size_t errlen)
     PROTO_WUR PROTO_NONNULL(1);
+
+/*
+ * Resolves opts as sshconn_open() would, without connecting, and writes the
+ * result to out as `ssh -G` does: lowercase "keyword value" lines (host, user,
+ * hostname, port, identityfile per file, certificatefile, identitiesonly,
+ * proxyjump, proxycommand, stricthostkeychecking, userknownhostsfile,
+ * hostkeyalias, hashknownhosts, batchmode, connecttimeout, ...). Match exec
+ * commands run, as with ssh -G. Warnings go to the notice callback. Returns 0,
+ * or a negative SSHCONN_ERR_* code with a message in err.
+ */
+int sshconn_print_config(const struct sshconn_opts *opts, FILE *out,
+    char *err, size_t errlen) PROTO_WUR PROTO_NONNULL(1, 2);
 
 struct sshconn;
 

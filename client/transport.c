@@ -368,11 +368,10 @@ transport_proxy_failed(struct ctx *x, const char *name)
 
 /* ---- ProxyJump ----------------------------------------------------------- */
 
-/* Closes every descriptor but the ones in keep[]; stdin and stdout become
- * /dev/null. Used in the relay so it holds nothing of the caller's (a client
- * socket kept open by us would hide that client's EOF from the caller). */
-static void
-close_others(const int *keep, size_t nkeep)
+/* Used in the relay so it holds nothing of the caller's (a client socket kept
+ * open by us would hide that client's EOF from the caller). */
+void
+transport_close_fds(const int *keep, size_t nkeep)
 {
 	DIR *d;
 	struct dirent *e;
@@ -608,7 +607,7 @@ transport_open_jump(struct ctx *x, const char *spec, const char *host, int port,
 		keep[0] = sv[1];
 		keep[1] = jc->fd;
 		keep[2] = STDERR_FILENO;
-		close_others(keep, 3);
+		transport_close_fds(keep, 3);
 		/* It lives exactly as long as our end of the socketpair:
 		 * terminal signals are the caller's to handle. */
 		child_signals();

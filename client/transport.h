@@ -64,6 +64,12 @@ int transport_proxy_failed(struct ctx *x, const char *name)
  */
 void transport_reap_helpers(struct sshconn *c) PROTO_NONNULL(1);
 
+/*
+ * In a forked helper: closes every descriptor but the ones in keep[] (nkeep of
+ * them); stdin and stdout become /dev/null unless kept, stderr stays.
+ */
+void transport_close_fds(const int *keep, size_t nkeep);
+
 /* For messages: "alias (host)" when the name typed is not the host name, else
  * host; truncated to len. */
 void transport_where(struct ctx *x, const char *host, char *buf, size_t len)

@@ -223,11 +223,12 @@ RC=$?
 isnt "$RC" 0 "@revoked with a prompt that would say yes: refused"
 is "$(cat "$tmp/askpass.log" 2>/dev/null)" "" "  without asking"
 is "$(sum "$tmp/rev_ask_kh")" "$(sum "$tmp/rev_kh")" "  and known_hosts unchanged"
-# The same prompt on an unknown host does answer, and records the key.
+# The same prompt on an unknown host does answer, and records the key (BatchMode
+# from ssh_config is honoured as by ssh(1): -o turns it off here).
 : >"$tmp/ask_kh"
 OUT=$(SSH_ASKPASS=$tmp/askpass SSH_ASKPASS_REQUIRE=force setsid -w timeout \
     -k 5 "$TO" "$PROBE" -F "$CFG" -o UserKnownHostsFile="$tmp/ask_kh" \
-    -o StrictHostKeyChecking=ask -e testhost 'echo ok' 2>&1 </dev/null)
+    -o StrictHostKeyChecking=ask -o BatchMode=no -e testhost 'echo ok' 2>&1 </dev/null)
 RC=$?
 is "$RC" 0 "unknown host, the prompt says yes: connects"
 like "$(cat "$tmp/ask_kh")" "^\\[127\\.0\\.0\\.1\\]:$PORT ssh-ed25519 " "  and records the key"
@@ -479,7 +480,7 @@ is "$SRC:$SOUT" "0:ok" "  (reference: ssh uses it)"
 
 # Without a terminal (ask) the message says the same.
 probe -F "$CFG" -o UserKnownHostsFile="$tmp/ca_kh" -o StrictHostKeyChecking=ask \
-    -e certhost 'echo ok'
+    -o BatchMode=no -e certhost 'echo ok'
 like "$OUT" "trusted only through @cert-authority .*no terminal" \
     "@cert-authority only, StrictHostKeyChecking=ask without a terminal: says why"
 

@@ -697,6 +697,114 @@ test_misc(void)
 	free(old_home);
 }
 
+/* The lines as loaded, for client/sshopt.c: one compact string per entry. */
+static const char lines_config[] =
+    "Host a !b\n"
+    "  ProxyCommand  = ssh -W \"%h:%p\" gw   # kept whole\n"
+    "  NoSuchKeyword one 'two words'\n"
+    "  Port notanumber\n"
+    "Include inc.cfg\n"
+    "Match host x user \"y z\"\n"
+    "  IdentityFile ~/.ssh/%r\n";
+
+static const char *const lines_want[] = {
+	"FILE",
+	"HOST Host [a|!b] raw=a !b @1",
+	("OPTION ProxyCommand [ssh|-W|%h:%p|gw] "
+	    "raw=ssh -W \"%h:%p\" gw   # kept whole @2"),
+	"OPTION NoSuchKeyword [one|two words] raw=one 'two words' @3",
+	"OPTION Port [notanumber] raw=notanumber @4",
+	"PUSH",
+	"OPTION User [inc] raw=inc @1",
+	"POP",
+	"MATCH Match [host|x|user|y z] raw=host x user \"y z\" @6",
+	"OPTION IdentityFile [~/.ssh/%r] raw=~/.ssh/%r @7",
+};
+
+static void
+describe_line(const struct sshconf_line *l, char *out, size_t sz)
+{
+	static const char *const kinds[] = { "FILE", "PUSH", "POP", "HOST",
+	    "MATCH", "OPTION" };
+	size_t n, i;
+
+	n = (size_t)snprintf(out, sz, "%s", kinds[l->kind]);
+	if (l->keyword == NULL)
+		return;
+	n += (size_t)snprintf(out + n, sz - n, " %s [", l->keyword);
+	for (i = 0; i < l->nargs && n < sz; i++)
+		n += (size_t)snprintf(out + n, sz - n, "%s%s", i ? "|" : "",
+		    l->args[i]);
+	if (n < sz)
+		snprintf(out + n, sz - n, "] raw=%s @%d", l->raw, l->line);
+}
+
+static const struct {
+	const char *line;
+	int rc;
+	const char *want;	/* keyword [args] raw=... */
+} splits[] = {
+	{ "User=bob", 1, "User [bob] raw=bob" },
+	{ "ProxyCommand = nc %h %p", 1, "ProxyCommand [nc|%h|%p] raw=nc %h %p" },
+	{ "IdentityFile \"/a b/c\"", 1, "IdentityFile [/a b/c] raw=\"/a b/c\"" },
+	{ "  # only a comment", 0, NULL },
+	{ "", 0, NULL },
+	{ "User 'unterminated", PROTO_ERR_INVALID, NULL },
+};
+
+static void
+test_lines(void)
+{
+	char dir[512], uf[600], sf[600], home[600], sd[600], got[512];
+	struct sshconf_opts o;
+	struct sshconf *cfg = NULL;
+	struct sshconf_line l;
+	struct sshconf_words w;
+	const char *why;
+	size_t i, n;
+	int r;
+
+	snprintf(dir, sizeof(dir), "%s/lines", root);
+	write_file(dir, "home/.ssh/config", lines_config);
+	write_file(dir, "home/.ssh/inc.cfg", "User inc\n");
+	case_opts(dir, &o, uf, sf, home, sd, sizeof(uf));
+	o.system_file = NULL;
+	if (!is_int(sshconf_load(&o, &cfg), 0, "lines: loads"))
+		return;
+	n = sshconf_nlines(cfg);
+	is_int((long long)n, (long long)(sizeof(lines_want) /
+	    sizeof(lines_want[0])), "lines: every line that counts is there");
+	for (i = 0; i < n && i < sizeof(lines_want) / sizeof(lines_want[0]);
+	    i++) {
+		if (!is_int(sshconf_get_line(cfg, i, &l), 0, "lines: get %zu", i))
+			continue;
+		describe_line(&l, got, sizeof(got));
+		is_str(got, lines_want[i], "lines: entry %zu", i);
+	}
+	memset(&l, 0x5a, sizeof(l));
+	is_int(sshconf_get_line(cfg, n, &l), -1, "lines: out of range");
+	is_int(l.line, 0x5a5a5a5a, "lines: out of range leaves the output alone");
+	sshconf_free(cfg);
+
+	for (i = 0; i < sizeof(splits) / sizeof(splits[0]); i++) {
+		r = sshconf_split(splits[i].line, &w, &why);
+		if (!is_int(r, splits[i].rc, "split '%s'", splits[i].line) ||
+		    r != 1)
+			continue;
+		n = (size_t)snprintf(got, sizeof(got), "%s [", w.keyword);
+		for (r = 0; (size_t)r < w.nargs; r++)
+			n += (size_t)snprintf(got + n, sizeof(got) - n, "%s%s",
+			    r ? "|" : "", w.args[r]);
+		snprintf(got + n, sizeof(got) - n, "] raw=%s", w.raw);
+		is_str(got, splits[i].want, "split '%s': words", splits[i].line);
+		sshconf_words_free(&w);
+	}
+
+	ok(sshconf_match_pattern("web1.corp", "web?.*"), "pattern ? and *");
+	ok(!sshconf_match_pattern("Web1", "web1"), "patterns are case-sensitive");
+	ok(!sshconf_match_pattern("a", "!a"), "no negation in one pattern");
+}
+
 int
 main(void)
 {
@@ -712,6 +820,7 @@ main(void)
 	test_list_json();
 	test_suggest();
 	test_misc();
+	test_lines();
 	nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	return done_testing();
 }

@@ -70,7 +70,8 @@ JournalDir $T/journal-%i
 LogFile $T/log-%i
 CONF
 	sshd_start "$T/sshd" "Subsystem codex $B/subsystem/codex-subsystem -f $T/conf" || bail "sshd"
-	sed "s|UserKnownHostsFile .*|UserKnownHostsFile $T/kh|; s|StrictHostKeyChecking .*|StrictHostKeyChecking ask|" \
+	# BatchMode in ssh_config forbids the question, as in ssh(1).
+	sed "s|UserKnownHostsFile .*|UserKnownHostsFile $T/kh|; s|StrictHostKeyChecking .*|StrictHostKeyChecking ask|; s|BatchMode .*|BatchMode no|" \
 	    "$SSH_CONFIG" >"$T/cfg"
 	: >"$T/kh"
 	fp=$(ssh-keygen -lf "$SSHD_DIR"/host_ed25519.pub 2>/dev/null | awk '{print $2}')
