@@ -12,23 +12,29 @@
  * patterns with * ? and !negation compared in lower case, and hashed names
  * "|1|base64(salt)|base64(HMAC-SHA1(salt, name))".
  */
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libssh/libssh.h>
 #include <sodium.h>
 
+#include "client/hostcert.h"
 #include "client/hostkey.h"
 #include "client/prompt.h"
 #include "client/sshconn.h"
@@ -857,11 +863,420 @@ out:
 	ssh_string_free_char(entry);
 }
 
+/* ---- host certificates, fetched with ssh-keyscan ------------------------- */
+
+#define KEYSCAN_TIMEOUT_MS	10000
+#define KEYSCAN_MAX_OUT		(64 * 1024)
+#define KEY_BLOB_MAX		4096
+#define CERT_SUFFIX		"-cert-v01@openssh.com"
+
+/* The public key blob of k (as on the wire), into buf; its length or 0. */
+static size_t
+key_blob(const ssh_key k, uint8_t *buf, size_t cap)
+{
+	char *b64 = NULL;
+	size_t n = 0;
+
+	if (ssh_pki_export_pubkey_base64(k, &b64) != SSH_OK ||
+	    sodium_base642bin(buf, cap, b64, strlen(b64), NULL, &n, NULL,
+	    sodium_base64_VARIANT_ORIGINAL) != 0)
+		n = 0;
+	ssh_string_free_char(b64);
+	return n;
+}
+
+/* "SHA256:..." of a key blob, as ssh-keygen -l prints it. */
+static void
+blob_fp(const uint8_t *blob, size_t len, char out[64])
+{
+	uint8_t h[crypto_hash_sha256_BYTES];
+	char b64[sodium_base64_ENCODED_LEN(crypto_hash_sha256_BYTES,
+	    sodium_base64_VARIANT_ORIGINAL_NO_PADDING)];
+
+	crypto_hash_sha256(h, blob, len);
+	sodium_bin2base64(b64, sizeof(b64), h, sizeof(h),
+	    sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
+	snprintf(out, 64, "SHA256:%s", b64);
+}
+
+/* ssh-keyscan: /usr/bin's, else the first on PATH (absolute entries only). */
+static int
+find_keyscan(char path[PATH_MAX])
+{
+	const char *p = getenv("PATH");
+	size_t n;
+
+	snprintf(path, PATH_MAX, "/usr/bin/ssh-keyscan");
+	if (access(path, X_OK) == 0)
+		return 0;
+	while (p != NULL && *p != '\0') {
+		n = strcspn(p, ":");
+		if (n > 0 && p[0] == '/' && (size_t)snprintf(path, PATH_MAX,
+		    "%.*s/ssh-keyscan", (int)n, p) < PATH_MAX &&
+		    access(path, X_OK) == 0)
+			return 0;
+		p += n;
+		if (*p == ':')
+			p++;
+	}
+	return -1;
+}
+
+/*
+ * Runs "ssh-keyscan -c -T 5 [-4|-6] -p PORT -t TYPE HOST" without a shell and
+ * collects its standard output (at most KEYSCAN_MAX_OUT bytes, within
+ * KEYSCAN_TIMEOUT_MS: then it is killed). Returns 0 with *out (NUL-terminated,
+ * the caller frees it), or -1 with the reason in why.
+ */
+static int
+run_keyscan(struct ctx *x, const char *type, char **out, char *why,
+    size_t whylen)
+{
+	char prog[PATH_MAX], port[16], tbuf[16], *buf = NULL, *argv[12];
+	char a0[] = "ssh-keyscan", ac[] = "-c", aT[] = "-T", a5[] = "5";
+	char a4[] = "-4", a6[] = "-6", ap[] = "-p", at[] = "-t";
+	int p[2] = { -1, -1 }, nul, status, rc = -1, argc = 0, left;
+	size_t len = 0;
+	struct timespec t0, t1;
+	struct pollfd pfd;
+	pid_t pid = -1;
+	ssize_t r;
+
+	if (find_keyscan(prog) != 0) {
+		snprintf(why, whylen, "ssh-keyscan, which fetches host "
+		    "certificates for codex-connect, is not installed");
+		return -1;
+	}
+	snprintf(port, sizeof(port), "%d", x->c->port);
+	snprintf(tbuf, sizeof(tbuf), "%s", type);
+	argv[argc++] = a0;
+	argv[argc++] = ac;
+	argv[argc++] = aT;
+	argv[argc++] = a5;
+	if (x->os.family == AF_INET)
+		argv[argc++] = a4;
+	else if (x->os.family == AF_INET6)
+		argv[argc++] = a6;
+	argv[argc++] = ap;
+	argv[argc++] = port;
+	argv[argc++] = at;
+	argv[argc++] = tbuf;
+	argv[argc++] = x->c->host;
+	argv[argc] = NULL;
+	debugf(x, "fetching the host certificate: %s -c -p %s -t %s %s", prog,
+	    port, type, x->c->host);
+	if ((buf = malloc(KEYSCAN_MAX_OUT + 1)) == NULL ||
+	    pipe2(p, O_CLOEXEC) != 0) {
+		snprintf(why, whylen, "cannot run ssh-keyscan: %s",
+		    strerror(errno));
+		goto out;
+	}
+	if ((pid = fork()) == -1) {
+		snprintf(why, whylen, "cannot run ssh-keyscan: %s",
+		    strerror(errno));
+		goto out;
+	}
+	if (pid == 0) {
+		nul = open("/dev/null", O_RDWR);
+		if (nul == -1 || dup2(nul, 0) == -1 || dup2(p[1], 1) == -1 ||
+		    dup2(nul, 2) == -1)
+			_exit(127);
+		execv(prog, argv);
+		_exit(127);
+	}
+	close(p[1]);
+	p[1] = -1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		left = KEYSCAN_TIMEOUT_MS - (int)((t1.tv_sec - t0.tv_sec) *
+		    1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
+		if (left <= 0) {
+			snprintf(why, whylen, "ssh-keyscan did not answer "
+			    "within %d s", KEYSCAN_TIMEOUT_MS / 1000);
+			goto out;
+		}
+		pfd.fd = p[0];
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, left) == -1) {
+			if (errno == EINTR)
+				continue;
+			snprintf(why, whylen, "ssh-keyscan: %s", strerror(errno));
+			goto out;
+		}
+		if ((r = read(p[0], buf + len, KEYSCAN_MAX_OUT - len)) == -1) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			snprintf(why, whylen, "ssh-keyscan: %s", strerror(errno));
+			goto out;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+		if (len == KEYSCAN_MAX_OUT) {
+			snprintf(why, whylen, "ssh-keyscan printed more than "
+			    "%d bytes", KEYSCAN_MAX_OUT);
+			goto out;
+		}
+	}
+	buf[len] = '\0';
+	*out = buf;
+	buf = NULL;
+	rc = 0;
+out:
+	if (pid > 0) {
+		if (rc != 0)
+			kill(pid, SIGKILL);
+		while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+			;
+	}
+	if (p[0] != -1)
+		close(p[0]);
+	if (p[1] != -1)
+		close(p[1]);
+	free(buf);
+	return rc;
+}
+
+/* What the known_hosts files say about one CA key. */
+struct ca_find {
+	const uint8_t *blob;
+	size_t len;
+	struct where ca;	/* an @cert-authority line for it */
+	struct where revoked;	/* an @revoked line for it */
+};
+
+static void
+find_ca(const struct kh_entry *e, void *arg)
+{
+	struct ca_find *f = arg;
+	uint8_t blob[KEY_BLOB_MAX];
+	size_t n;
+
+	if (e->marker == MARK_NONE ||
+	    (n = key_blob(e->key, blob, sizeof(blob))) != f->len ||
+	    memcmp(blob, f->blob, n) != 0)
+		return;
+	note(e->marker == MARK_CA ? &f->ca : &f->revoked, e);
+}
+
+static int
+is_cert_type(const char *w)
+{
+	size_t n = strlen(w), sl = strlen(CERT_SUFFIX);
+
+	return n > sl && strcmp(w + n - sl, CERT_SUFFIX) == 0;
+}
+
+static const char *
+keyscan_type(const ssh_key key)
+{
+	switch (ssh_key_type(key)) {
+	case SSH_KEYTYPE_ED25519:
+		return "ed25519";
+	case SSH_KEYTYPE_ECDSA:
+	case SSH_KEYTYPE_ECDSA_P256:
+	case SSH_KEYTYPE_ECDSA_P384:
+	case SSH_KEYTYPE_ECDSA_P521:
+		return "ecdsa";
+	case SSH_KEYTYPE_RSA:
+		return "rsa";
+	default:
+		break;
+	}
+	return NULL;
+}
+
+/* RevokedHostKeys against the (verified, ed25519) CA key of c: 0 when not
+ * listed, SSHCONN_ERR_HOSTKEY with a message when it is or cannot be read. */
+static int
+check_revoked_ca(struct ctx *x, const char *name, const struct hostcert *c,
+    const char *cafp)
+{
+	char b64[sodium_base64_ENCODED_LEN(KEY_BLOB_MAX,
+	    sodium_base64_VARIANT_ORIGINAL)];
+	ssh_key ca = NULL;
+	int rc;
+
+	if (x->hk.revoked == NULL || strcasecmp(x->hk.revoked, "none") == 0)
+		return 0;
+	if (c->ca_key.len > KEY_BLOB_MAX)
+		return SSHCONN_ERR_HOSTKEY;
+	sodium_bin2base64(b64, sizeof(b64), c->ca_key.p, c->ca_key.len,
+	    sodium_base64_VARIANT_ORIGINAL);
+	if (ssh_pki_import_pubkey_base64(b64, SSH_KEYTYPE_ED25519, &ca) !=
+	    SSH_OK) {
+		errf(x->err, x->errlen, "host key verification failed: cannot "
+		    "read the CA key of the certificate of %s", name);
+		return SSHCONN_ERR_HOSTKEY;
+	}
+	if ((rc = check_revoked_list(x, name, ca, cafp)) != 0)
+		noticef(x, "The key above is the CA key (%s) that signed the "
+		    "host certificate of %s.", cafp, name);
+	ssh_key_free(ca);
+	return rc;
+}
+
+/*
+ * The host trusted through @cert-authority: fetches its certificate for the
+ * key it proved in the key exchange and checks it as ssh(1) does (the CA
+ * named by an @cert-authority line for name, not @revoked; its signature; a
+ * host certificate for this very key; the principal; the validity; no
+ * critical option). Returns 0 when accepted; 1 when not, with the reason in
+ * why (ssh(1) then goes on with the plain key, and so does the caller);
+ * SSHCONN_ERR_HOSTKEY when the CA is revoked (message in x->err).
+ */
+static int
+check_certificate(struct ctx *x, const char *name, const ssh_key key,
+    char *why, size_t whylen)
+{
+	uint8_t kblob[KEY_BLOB_MAX], plain[KEY_BLOB_MAX], *cert = NULL;
+	char *scan = NULL, *line, *save = NULL, *w, *b64, principal[NAME_BUF];
+	char cafp[64], catype[256];
+	const char *type, *reason, *files[2];
+	size_t klen, clen, i, n;
+	struct hostcert hc, got;
+	struct ca_find f;
+	int rc = 1, have = 0, seen = 0, e;
+
+	if ((x->os.proxyjump != NULL &&
+	    strcasecmp(x->os.proxyjump, "none") != 0) ||
+	    (x->os.proxycommand != NULL &&
+	    strcasecmp(x->os.proxycommand, "none") != 0)) {
+		snprintf(why, whylen, "libssh 0.10 cannot ask for a host "
+		    "certificate, and ssh-keyscan, which codex-connect uses to "
+		    "fetch it, cannot go through ProxyJump or ProxyCommand");
+		return 1;
+	}
+	if ((type = keyscan_type(key)) == NULL) {
+		snprintf(why, whylen, "there are no certificates for %s host "
+		    "keys", key_type_name(key));
+		return 1;
+	}
+	if ((klen = key_blob(key, kblob, sizeof(kblob))) == 0) {
+		snprintf(why, whylen, "cannot encode the host key");
+		return 1;
+	}
+	if ((cert = malloc(HOSTCERT_MAX_LEN)) == NULL) {
+		snprintf(why, whylen, "out of memory");
+		return 1;
+	}
+	if (run_keyscan(x, type, &scan, why, whylen) != 0)
+		goto out;
+	/* Lines "CERTTYPE BASE64" (OpenSSH 9's ssh-keyscan -c), or "HOST
+	 * CERTTYPE BASE64"; the certificate for this very key. */
+	for (line = strtok_r(scan, "\n", &save); line != NULL && !have;
+	    line = strtok_r(NULL, "\n", &save)) {
+		if (line[0] == '#' || (w = next_word(&line)) == NULL)
+			continue;
+		if (!is_cert_type(w) && (w = next_word(&line)) == NULL)
+			continue;
+		if (!is_cert_type(w) || (b64 = next_word(&line)) == NULL)
+			continue;
+		seen = 1;
+		if (sodium_base642bin(cert, HOSTCERT_MAX_LEN, b64, strlen(b64),
+		    NULL, &clen, NULL, sodium_base64_VARIANT_ORIGINAL) != 0) {
+			snprintf(why, whylen, "the host's certificate is not "
+			    "valid base64");
+			continue;
+		}
+		if ((e = hostcert_parse(cert, clen, &got)) != 0) {
+			snprintf(why, whylen, "cannot read the host's %s "
+			    "certificate: %s", w, hostcert_strerror(e));
+			continue;
+		}
+		n = hostcert_plain_key(&got, plain, sizeof(plain));
+		if (n != klen || memcmp(plain, kblob, n) != 0) {
+			snprintf(why, whylen, "the host's certificate is for "
+			    "another key than the %s key it proved (key "
+			    "mismatch)", key_type_name(key));
+			continue;
+		}
+		hc = got;
+		have = 1;
+	}
+	if (!have) {
+		if (!seen)
+			snprintf(why, whylen, "the host offered no certificate for "
+			    "its %s key (ssh-keyscan -c -t %s found none)",
+			    key_type_name(key), type);
+		goto out;
+	}
+	blob_fp(hc.ca_key.p, hc.ca_key.len, cafp);
+	hostcert_ca_type(&hc, catype, sizeof(catype));
+	memset(&f, 0, sizeof(f));
+	f.blob = hc.ca_key.p;
+	f.len = hc.ca_key.len;
+	files[0] = x->known_hosts;
+	files[1] = x->global_known_hosts;
+	for (i = 0; i < 2; i++)
+		if (kh_foreach(files[i], name, find_ca, &f) != 0) {
+			snprintf(why, whylen, "cannot read %s: %s", files[i],
+			    strerror(errno));
+			goto out;
+		}
+	if (f.revoked.line != 0) {
+		errf(x->err, x->errlen, "host key verification failed: the "
+		    "certificate of %s is signed by a revoked CA (%s %s; "
+		    "@revoked line in %s:%d); refusing to connect", name,
+		    catype, cafp, f.revoked.file, f.revoked.line);
+		rc = SSHCONN_ERR_HOSTKEY;
+		goto out;
+	}
+	if (f.ca.line == 0) {
+		snprintf(why, whylen, "its certificate is signed by an unknown "
+		    "CA (%s %s), which no @cert-authority line for %s names",
+		    catype, cafp, name);
+		goto out;
+	}
+	if ((e = hostcert_verify(&hc)) != 0) {
+		if (e == HOSTCERT_ERR_CA_TYPE)
+			snprintf(why, whylen, "its certificate is signed by a CA "
+			    "key of type %s, which is not supported by "
+			    "codex-connect (ed25519 CAs are)", catype);
+		else
+			snprintf(why, whylen, "the CA signature on its "
+			    "certificate does not verify (%s)",
+			    hostcert_strerror(e));
+		goto out;
+	}
+	/* RevokedHostKeys applies to the CA too, as in ssh(1). */
+	if ((rc = check_revoked_ca(x, name, &hc, cafp)) != 0)
+		goto out;
+	rc = 1;
+	/* The principal is the host name (ssh(1) lowercases it) or the alias. */
+	snprintf(principal, sizeof(principal), "%s", x->hk.alias != NULL ?
+	    x->hk.alias : x->c->host);
+	for (i = 0; principal[i] != '\0'; i++)
+		principal[i] = (char)tolower((unsigned char)principal[i]);
+	if (hostcert_check(&hc, principal, (uint64_t)time(NULL), &reason) != 0) {
+		if (strstr(reason, "not a listed principal") != NULL)
+			snprintf(why, whylen, "Certificate invalid: name %s is "
+			    "not a listed principal", principal);
+		else
+			snprintf(why, whylen, "%s", reason);
+		goto out;
+	}
+	debugf(x, "Server host certificate: %.*s, serial %llu ID \"%.*s\" CA "
+	    "%s %s", (int)hc.certtype.len, (const char *)hc.certtype.p,
+	    (unsigned long long)hc.serial,
+	    (int)(hc.key_id.len > 200 ? 200 : hc.key_id.len),
+	    (const char *)hc.key_id.p, catype, cafp);
+	debugf(x, "Host '%s' is known and matches the %s-CERT host "
+	    "certificate.", name, key_type_name(key));
+	debugf(x, "Found CA key in %s:%d", f.ca.file, f.ca.line);
+	rc = 0;
+out:
+	free(scan);
+	free(cert);
+	return rc;
+}
+
 /* ---- unknown hosts ------------------------------------------------------- */
 
 static int
 unknown_host(struct ctx *x, int strict, const char *name, const ssh_key key,
-    const char *fp, const struct where *ca)
+    const char *fp, const struct where *ca, const char *why)
 {
 	char prompt[2048], answer[MAX_ANSWER], cam[PATH_MAX + 512];
 	const char *kh = x->known_hosts != NULL ? x->known_hosts : "known_hosts";
@@ -870,10 +1285,10 @@ unknown_host(struct ctx *x, int strict, const char *name, const ssh_key key,
 	cam[0] = '\0';
 	if (ca->line != 0)
 		snprintf(cam, sizeof(cam), "%s is trusted only through "
-		    "@cert-authority (%s:%d), which libssh 0.10 cannot check: it "
-		    "never asks for a host certificate, so the host showed its "
-		    "plain %s key %s", name, ca->file, ca->line,
-		    key_type_name(key), fp);
+		    "@cert-authority (%s:%d), and its host certificate was not "
+		    "accepted: %s; its plain %s key %s is in no known_hosts "
+		    "file", name, ca->file, ca->line, why, key_type_name(key),
+		    fp);
 	if (strict == SSHOPT_STRICT_NO || strict == SSHOPT_STRICT_ACCEPT_NEW) {
 		if (cam[0] != '\0')
 			noticef(x, "Warning: %s; accepted as a new host key "
@@ -899,12 +1314,12 @@ unknown_host(struct ctx *x, int strict, const char *name, const ssh_key key,
 	if (cam[0] != '\0')
 		snprintf(prompt, sizeof(prompt),
 		    "The host '%s' is trusted only through @cert-authority\n"
-		    "(%s:%d), which codex-connect cannot check: libssh 0.10\n"
-		    "does not support host certificates, so the host showed its\n"
-		    "plain key, which is in no known_hosts file.\n"
+		    "(%s:%d), and its host certificate was not accepted:\n"
+		    "%s.\n"
+		    "Its plain key is in no known_hosts file.\n"
 		    "%s key fingerprint is %s.\n"
 		    "Are you sure you want to continue connecting "
-		    "(yes/no/[fingerprint])? ", name, ca->file, ca->line,
+		    "(yes/no/[fingerprint])? ", name, ca->file, ca->line, why,
 		    key_type_name(key), fp);
 	else
 		snprintf(prompt, sizeof(prompt),
@@ -915,24 +1330,24 @@ unknown_host(struct ctx *x, int strict, const char *name, const ssh_key key,
 		    "(yes/no/[fingerprint])? ", name, key_type_name(key), fp);
 	for (tries = 0; tries < 3; tries++) {
 		if (prompt_ask(x, prompt, 1, answer, sizeof(answer)) != 0) {
-			const char *why = x->batch ? "BatchMode forbids asking" :
+			const char *how = x->batch ? "BatchMode forbids asking" :
 			    "there is no terminal to ask on (or the question was "
 			    "cancelled)";
 
 			if (cam[0] != '\0')
 				errf(x->err, x->errlen, "host key verification "
-				    "failed: %s, which is in no known_hosts file, "
-				    "and %s; add that plain key to %s after "
-				    "checking its fingerprint, or accept it once "
-				    "with -o StrictHostKeyChecking=accept-new",
-				    cam, why, kh);
+				    "failed: %s, and %s; add that plain key to "
+				    "%s after checking its fingerprint, or accept "
+				    "it once with -o "
+				    "StrictHostKeyChecking=accept-new", cam, how,
+				    kh);
 			else
 				errf(x->err, x->errlen, "host key verification "
 				    "failed: no host key is known for %s (%s %s) "
 				    "and %s; check the fingerprint, then connect "
 				    "once from a terminal or with -o "
 				    "StrictHostKeyChecking=accept-new", name,
-				    key_type_name(key), fp, why);
+				    key_type_name(key), fp, how);
 			return SSHCONN_ERR_HOSTKEY;
 		}
 		if (strcasecmp(answer, "yes") == 0 || strcmp(answer, fp) == 0) {
@@ -1106,7 +1521,7 @@ hostkey_verify(struct ctx *x, int strict)
 	ssh_key key = NULL;
 	unsigned char *hash = NULL;
 	size_t hlen = 0;
-	char *fp = NULL, name[NAME_BUF], bare[NAME_BUF];
+	char *fp = NULL, name[NAME_BUF], bare[NAME_BUF], why[1024];
 	const char *used = name;
 	struct verdict v;
 	int rc;
@@ -1158,20 +1573,34 @@ hostkey_verify(struct ctx *x, int strict)
 			debugf(x, "found matching key w/out port");
 		}
 	}
-	if (v.revoked.line != 0)
+	if (v.revoked.line != 0) {
 		rc = refuse_revoked(x, used, key, fp, v.revoked.file,
 		    v.revoked.line, 0);
-	else if (v.ok.line != 0) {
+		goto out;
+	}
+	if (v.ok.line != 0) {
 		debugf(x, "Host '%s' is known and matches the %s host key.",
 		    used, key_type_name(key));
 		debugf(x, "Found key in %s:%d", v.ok.file, v.ok.line);
 		rc = 0;
-	} else if (v.changed.line != 0)
+		goto out;
+	}
+	/* A CA for the host: its certificate, as ssh(1) would have asked for
+	 * it; when refused, ssh(1) goes on with the plain key, and so do we. */
+	why[0] = '\0';
+	if (v.ca.line != 0) {
+		if ((rc = check_certificate(x, name, key, why, sizeof(why))) <= 0)
+			goto out;
+		if (v.changed.line != 0 || v.other.line != 0)
+			noticef(x, "The host certificate of %s was not accepted: "
+			    "%s.", name, why);
+	}
+	if (v.changed.line != 0)
 		rc = refuse_changed(x, name, key, fp, &v.changed);
 	else if (v.other.line != 0)
 		rc = refuse_other(x, name, key, fp, &v.other);
 	else
-		rc = unknown_host(x, strict, name, key, fp, &v.ca);
+		rc = unknown_host(x, strict, name, key, fp, &v.ca, why);
 out:
 	ssh_string_free_char(fp);
 	ssh_clean_pubkey_hash(&hash);

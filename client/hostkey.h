@@ -16,10 +16,13 @@
  *    (ask, the default), and recorded when the user says yes or types its
  *    fingerprint; hashed when HashKnownHosts is yes.
  * HostKeyAlias replaces "host" / "[host]:port" as the name looked up and
- * written. Host certificates cannot be checked: libssh 0.10 never offers a
- * certificate host key algorithm, so the host shows its plain key; a host
- * trusted only through an @cert-authority line is then an unknown host, and
- * the messages say why.
+ * written. libssh 0.10 never offers a certificate host key algorithm, so the
+ * host shows its plain key; for a host that an @cert-authority line names and
+ * no plain line decides, the certificate for that key is fetched with
+ * ssh-keyscan -c (not through ProxyJump/ProxyCommand) and checked by
+ * client/hostcert.c as ssh(1) checks it. A certificate that fails leaves the
+ * plain key, judged as an unknown host, as in ssh(1), with the reason in the
+ * messages.
  */
 #ifndef CXS_CLIENT_HOSTKEY_H
 #define CXS_CLIENT_HOSTKEY_H

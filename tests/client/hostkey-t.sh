@@ -14,8 +14,11 @@
 #    HostKeyAlias);
 #  - HashKnownHosts yes (-o, and Debian's "Host *" style): the written line is
 #    hashed, ssh-keygen -F finds it, ssh(1) accepts the file;
-#  - @cert-authority with a host certificate: ssh(1) checks the certificate;
-#    libssh 0.10 never asks for one, so codex-connect says why it cannot.
+#  - @cert-authority with a host certificate: ssh(1) negotiates and checks
+#    it; libssh 0.10 never asks for one, so codex-connect fetches it with
+#    ssh-keyscan -c and checks it against the key the kex proved: a valid one
+#    passes; expired, not yet valid, another principal, a user certificate, an
+#    unknown or @revoked CA, and ProxyJump are refused with the reason.
 #
 # Run by `make check`, or by hand from the build directory:
 #   top_srcdir=.. top_builddir=$PWD sh ../tests/client/hostkey-t.sh
@@ -464,12 +467,16 @@ like "$SOUT" "matches the ED25519-CERT host certificate" "  and checked it again
 
 # libssh 0.10 drops certificate algorithms from what it offers
 # (ssh_client_select_hostkeys: "This removes the certificate types,
-# unsupported for now"): the plain key comes instead.
+# unsupported for now"): the plain key comes instead, and the certificate is
+# fetched with ssh-keyscan -c and checked against the key the kex proved.
+before=$(sum "$tmp/ca_kh")
 probe -vvv -F "$CFG" -o UserKnownHostsFile="$tmp/ca_kh" -e certhost 'echo ok'
-isnt "$RC" 0 "@cert-authority only: ssh-probe refuses (StrictHostKeyChecking=yes)"
+is "$RC" 0 "@cert-authority only: ssh-probe connects (StrictHostKeyChecking=yes)"
 like "$OUT" "Negotiated [^,]*,ssh-ed25519," "  libssh negotiated the plain ssh-ed25519 key"
-like "$OUT" "\\[127\\.0\\.0\\.1\\]:$CPORT is trusted only through @cert-authority \\($tmp/ca_kh:1\\), which libssh 0\\.10 cannot check" \
-    "  and the message says why, naming file:line"
+like "$OUT" "Host '\\[127\\.0\\.0\\.1\\]:$CPORT' is known and matches the ED25519-CERT host certificate" \
+    "  and the certificate fetched with ssh-keyscan passed"
+like "$OUT" "Found CA key in $tmp/ca_kh:1" "  naming the CA line"
+is "$(sum "$tmp/ca_kh")" "$before" "  known_hosts unchanged"
 probe -F "$CFG" -o UserKnownHostsFile="$tmp/ca_kh" \
     -o HostKeyAlgorithms=ssh-ed25519-cert-v01@openssh.com -e certhost 'echo ok'
 isnt "$RC" 0 "-o HostKeyAlgorithms with certificate types only: refused"
@@ -478,20 +485,152 @@ refssh -F "$CFG" -o UserKnownHostsFile="$tmp/ca_kh" \
     -o HostKeyAlgorithms=ssh-ed25519-cert-v01@openssh.com certhost echo ok
 is "$SRC:$SOUT" "0:ok" "  (reference: ssh uses it)"
 
-# Without a terminal (ask) the message says the same.
+# ask and accept-new: the certificate is enough, nothing is asked or written.
 probe -F "$CFG" -o UserKnownHostsFile="$tmp/ca_kh" -o StrictHostKeyChecking=ask \
     -o BatchMode=no -e certhost 'echo ok'
-like "$OUT" "trusted only through @cert-authority .*no terminal" \
-    "@cert-authority only, StrictHostKeyChecking=ask without a terminal: says why"
-
-# accept-new: ssh's fallback (no CA match: the plain key as a new host).
+is "$RC:$OUT" "0:ok" "@cert-authority, StrictHostKeyChecking=ask without a terminal: connects"
 cp "$tmp/ca_kh" "$tmp/ca_new_kh"
 probe -F "$CFG" -o UserKnownHostsFile="$tmp/ca_new_kh" \
     -o StrictHostKeyChecking=accept-new -e certhost 'echo ok'
-is "$RC" 0 "@cert-authority only + accept-new: connects with the plain key"
-like "$OUT" "Warning: .*trusted only through @cert-authority" "  with a warning"
-like "$(sed -n 2p "$tmp/ca_new_kh")" "^\\[127\\.0\\.0\\.1\\]:$CPORT ssh-ed25519 " \
+is "$RC:$OUT" "0:ok" "@cert-authority + accept-new: connects"
+is "$(sum "$tmp/ca_new_kh")" "$(sum "$tmp/ca_kh")" "  and records nothing (as ssh)"
+
+# HostKeyAlias: the CA line names the alias, the certificate the alias too.
+echo "@cert-authority myalias $(pubkey "$tmp/ca.pub")" >"$tmp/ca_alias_kh"
+refssh -F "$CFG" -o UserKnownHostsFile="$tmp/ca_alias_kh" -o HostKeyAlias=myalias \
+    certhost echo ok
+isnt "$SRC" 0 "@cert-authority for the alias, certificate for 127.0.0.1: reference: ssh refuses"
+probe -F "$CFG" -o UserKnownHostsFile="$tmp/ca_alias_kh" -o HostKeyAlias=myalias \
+    -e certhost 'echo ok'
+isnt "$RC" 0 "  ssh-probe refuses"
+like "$OUT" "name myalias is not a listed principal" "  the alias is not a principal"
+
+# Certificates that must not pass: one sshd each, with its own host key.
+# cert_sshd NAME CA SSH-KEYGEN-ARGS...: starts it; its port in $CP.
+cert_sshd() {
+	d=$tmp/c_$1
+	ca=$2
+	shift 2
+	mkdir -p "$d"
+	ssh-keygen -q -t ed25519 -N '' -C "c_$1" -f "$d/host_ed25519" </dev/null
+	ssh-keygen -q -s "$ca" -I "c_$1" "$@" "$d/host_ed25519.pub" 2>/dev/null ||
+	    bail "ssh-keygen cannot sign $d"
+	sshd_start "$d" "HostCertificate $d/host_ed25519-cert.pub" ||
+	    bail "cannot start the sshd in $d"
+	cat "$KEY.pub" >>"$d/authorized_keys"
+	CP=$SSHD_PORT
+}
+ssh-keygen -q -t ed25519 -N '' -C ca2 -f "$tmp/ca2" </dev/null
+echo "@cert-authority [127.0.0.1]:* $(pubkey "$tmp/ca.pub")" >"$tmp/ca_any_kh"
+
+# cert_row LABEL PORT REASON: ssh refuses with REASON, so does ssh-probe.
+cert_row() {
+	logins=$(grep -c "Accepted publickey" "$tmp/c_$4/sshd.log")
+	refssh -F "$CFG" -o UserKnownHostsFile="$tmp/ca_any_kh" -o Port="$2" \
+	    certhost echo ok
+	isnt "$SRC" 0 "$1: reference: ssh refuses"
+	like "$SOUT" "$5" "  ssh: $5"
+	probe -F "$CFG" -o UserKnownHostsFile="$tmp/ca_any_kh" -o Port="$2" \
+	    -e certhost 'echo ok'
+	isnt "$RC" 0 "$1: ssh-probe refuses"
+	printf '%s\n' "$OUT" | grep -qF -- "and its host certificate was not accepted: $3"
+	ok $? "  saying: $3" || diag "$OUT"
+	is "$(grep -c "Accepted publickey" "$tmp/c_$4/sshd.log")" "$logins" \
+	    "  before authentication"
+}
+
+cert_sshd expired "$tmp/ca" -h -n 127.0.0.1 -V 20000101:20010101
+EPORT=$CP
+cert_row "expired host certificate" "$CP" "Certificate invalid: expired" \
+    expired "Certificate invalid: expired"
+cert_sshd future "$tmp/ca" -h -n 127.0.0.1 -V 20990101:21000101
+cert_row "host certificate not yet valid" "$CP" \
+    "Certificate invalid: not yet valid" future "not yet valid"
+cert_sshd principal "$tmp/ca" -h -n other
+cert_row "host certificate for another name" "$CP" \
+    "Certificate invalid: name 127.0.0.1 is not a listed principal" principal \
+    "name is not a listed principal"
+cert_sshd user "$tmp/ca" -n 127.0.0.1
+cert_row "user certificate as host certificate" "$CP" \
+    "Certificate invalid: not a host certificate" user \
+    "not a host certificate"
+cert_sshd unknownca "$tmp/ca2" -h -n 127.0.0.1
+cert_row "host certificate from a CA not in known_hosts" "$CP" \
+    "its certificate is signed by an unknown CA (ssh-ed25519 SHA256:" unknownca \
+    "Host key verification failed"
+UCP=$CP
+
+# A refused certificate leaves the plain key, as in ssh: accept-new records it.
+cp "$tmp/ca_any_kh" "$tmp/ca_exp_new_kh"
+probe -F "$CFG" -o UserKnownHostsFile="$tmp/ca_exp_new_kh" -o Port="$EPORT" \
+    -o StrictHostKeyChecking=accept-new -e certhost 'echo ok'
+is "$RC" 0 "expired certificate + accept-new: connects with the plain key (as ssh)"
+like "$OUT" "Warning: .*host certificate was not accepted: Certificate invalid: expired" \
+    "  with a warning"
+like "$(sed -n 2p "$tmp/ca_exp_new_kh")" "^\\[127\\.0\\.0\\.1\\]:$EPORT ssh-ed25519 " \
     "  recording the plain key after the CA line"
+
+# Both CAs listed: the second one signs.
+{
+	cat "$tmp/ca_any_kh"
+	echo "@cert-authority [127.0.0.1]:* $(pubkey "$tmp/ca2.pub")"
+} >"$tmp/ca_two_kh"
+refssh -F "$CFG" -o UserKnownHostsFile="$tmp/ca_two_kh" -o Port="$UCP" certhost echo ok
+is "$SRC:$SOUT" "0:ok" "two @cert-authority lines: reference: ssh connects"
+probe -v -F "$CFG" -o UserKnownHostsFile="$tmp/ca_two_kh" -o Port="$UCP" \
+    -e certhost 'echo ok'
+is "$RC" 0 "two @cert-authority lines: ssh-probe connects"
+like "$OUT" "Found CA key in $tmp/ca_two_kh:2" "  with the second CA"
+
+# The CA @revoked: refused whatever StrictHostKeyChecking says.
+{
+	cat "$tmp/ca_kh"
+	echo "@revoked [127.0.0.1]:$CPORT $(pubkey "$tmp/ca.pub")"
+} >"$tmp/ca_carev_kh"
+refssh -F "$CFG" -o UserKnownHostsFile="$tmp/ca_carev_kh" certhost echo ok
+isnt "$SRC" 0 "@revoked CA: reference: ssh refuses"
+probe -F "$CFG" -o UserKnownHostsFile="$tmp/ca_carev_kh" \
+    -o StrictHostKeyChecking=accept-new -e certhost 'echo ok'
+isnt "$RC" 0 "@revoked CA: ssh-probe refuses, even with accept-new"
+like "$OUT" "signed by a revoked CA \\(ssh-ed25519 SHA256:[^;]*; @revoked line in $tmp/ca_carev_kh:2\\)" \
+    "  naming the @revoked line"
+
+# The CA in RevokedHostKeys: refused too, as by ssh.
+pubkey "$tmp/ca.pub" >"$tmp/revoked_ca"
+refssh -F "$CFG" -o UserKnownHostsFile="$tmp/ca_kh" \
+    -o RevokedHostKeys="$tmp/revoked_ca" certhost echo ok
+isnt "$SRC" 0 "CA in RevokedHostKeys: reference: ssh refuses"
+probe -F "$CFG" -o UserKnownHostsFile="$tmp/ca_kh" \
+    -o RevokedHostKeys="$tmp/revoked_ca" -o StrictHostKeyChecking=accept-new \
+    -e certhost 'echo ok'
+isnt "$RC" 0 "CA in RevokedHostKeys: ssh-probe refuses, even with accept-new"
+like "$OUT" "listed in RevokedHostKeys $tmp/revoked_ca:1" "  naming the file and line"
+like "$OUT" "is the CA key .* that signed the host certificate" "  saying it is the CA"
+
+# An RSA CA: ssh checks it; codex-connect verifies ed25519 CAs only, and says so.
+ssh-keygen -q -t rsa -b 2048 -N '' -C rsaca -f "$tmp/rsaca" </dev/null
+cert_sshd rsaca "$tmp/rsaca" -h -n 127.0.0.1
+echo "@cert-authority [127.0.0.1]:$CP $(pubkey "$tmp/rsaca.pub")" >"$tmp/ca_rsa_kh"
+refssh -F "$CFG" -o UserKnownHostsFile="$tmp/ca_rsa_kh" -o Port="$CP" certhost echo ok
+is "$SRC:$SOUT" "0:ok" "RSA CA: reference: ssh connects"
+probe -F "$CFG" -o UserKnownHostsFile="$tmp/ca_rsa_kh" -o Port="$CP" \
+    -e certhost 'echo ok'
+isnt "$RC" 0 "RSA CA: ssh-probe refuses"
+like "$OUT" "signed by a CA key of type ssh-rsa, which is not supported by codex-connect \\(ed25519 CAs are\\)" \
+    "  saying RSA CAs are not supported"
+
+# Through ProxyJump ssh-keyscan cannot fetch the certificate: refused, saying
+# why. The jump host reads the same UserKnownHostsFile (from ssh_config).
+{
+	echo "$HP $HK"
+	cat "$tmp/ca_kh"
+} >"$tmp/default_kh"
+refssh -F "$CFG" -J testhost certhost echo ok
+is "$SRC:$SOUT" "0:ok" "@cert-authority through ProxyJump: reference: ssh connects"
+probe -F "$CFG" -o ProxyJump=testhost -e certhost 'echo ok'
+isnt "$RC" 0 "@cert-authority through ProxyJump: ssh-probe refuses"
+like "$OUT" "ssh-keyscan, which codex-connect uses to fetch it, cannot go through ProxyJump or ProxyCommand" \
+    "  saying why"
 
 # A revoked CA stays a plain verdict for the plain key: the key itself revoked.
 {
