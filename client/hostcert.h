@@ -43,6 +43,8 @@
 #define HOSTCERT_ERR_TOOBIG	-3	/* over HOSTCERT_MAX_LEN or a limit */
 #define HOSTCERT_ERR_CA_TYPE	-4	/* CA key type we cannot verify */
 #define HOSTCERT_ERR_SIGNATURE	-5	/* the CA signature does not verify */
+#define HOSTCERT_ERR_SIG_ALG	-6	/* ssh-rsa (SHA-1): ssh refuses it too */
+#define HOSTCERT_ERR_CA_KEY	-7	/* RSA < 1024 bits, ECDSA point invalid */
 
 /* A byte range inside the blob given to hostcert_parse(). */
 struct hostcert_span {
@@ -80,9 +82,15 @@ int hostcert_parse(const uint8_t *blob, size_t len, struct hostcert *out)
     PROTO_WUR PROTO_NONNULL(3);
 
 /*
- * Checks the CA signature of c (parsed from blob). Returns 0 when it
- * verifies; HOSTCERT_ERR_CA_TYPE for a CA that is not ssh-ed25519 (the only
- * type verified here); HOSTCERT_ERR_SIGNATURE or _FORMAT otherwise.
+ * Checks the CA signature of c (parsed from blob) as OpenSSH does, with
+ * ssh(1)'s default CASignatureAlgorithms. CAs: ssh-ed25519; ssh-rsa
+ * (1024..16384 bits) signing with rsa-sha2-256 or rsa-sha2-512;
+ * ecdsa-sha2-nistp256/384/521 signing with their own type. Returns 0 when it
+ * verifies; HOSTCERT_ERR_CA_TYPE for another CA type; HOSTCERT_ERR_SIG_ALG
+ * for an ssh-rsa (SHA-1) signature; HOSTCERT_ERR_CA_KEY for an RSA modulus
+ * out of bounds or an ECDSA point not on its curve; HOSTCERT_ERR_FORMAT for a
+ * malformed CA key; HOSTCERT_ERR_SIGNATURE for a malformed signature, one of
+ * another algorithm than the CA's, or one that does not verify.
  */
 int hostcert_verify(const struct hostcert *c) PROTO_WUR PROTO_NONNULL(1);
 

@@ -1233,7 +1233,13 @@ check_certificate(struct ctx *x, const char *name, const ssh_key key,
 		if (e == HOSTCERT_ERR_CA_TYPE)
 			snprintf(why, whylen, "its certificate is signed by a CA "
 			    "key of type %s, which is not supported by "
-			    "codex-connect (ed25519 CAs are)", catype);
+			    "codex-connect (ed25519, ECDSA and RSA CAs are)",
+			    catype);
+		else if (e == HOSTCERT_ERR_SIG_ALG)
+			snprintf(why, whylen, "its certificate is signed with "
+			    "ssh-rsa (RSA with SHA-1), which ssh(1) refuses for "
+			    "CAs by default (CASignatureAlgorithms); re-sign it "
+			    "with ssh-keygen -t rsa-sha2-512");
 		else
 			snprintf(why, whylen, "the CA signature on its "
 			    "certificate does not verify (%s)",

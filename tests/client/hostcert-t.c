@@ -6,8 +6,13 @@
  * decoder against OpenSSH; a table of certificates built and signed here with
  * libsodium covers the error paths (wrong types, bad lengths, bad
  * signatures, every rule). Every certificate is also cut at every offset and
- * given a trailing byte: neither may decode.
+ * given a trailing byte: neither may decode. Then ssh-keygen (when installed)
+ * signs with RSA (rsa-sha2-256, rsa-sha2-512, ssh-rsa) and ECDSA (nistp256,
+ * 384, 521) CAs: each verifies (ssh-rsa is refused, as by ssh) and a table of
+ * damage to the signature and the CA key (flipped bytes, wrong algorithm
+ * names, trailing bytes, cuts at every offset of each inner blob) does not.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,7 +180,7 @@ test_openssh(void)
 	    "ssh-keygen cert with an RSA CA decodes"))
 		return;
 	is_str(hostcert_ca_type(&c, ct, sizeof(ct)), "ssh-rsa", "  CA type ssh-rsa");
-	is_int(hostcert_verify(&c), HOSTCERT_ERR_CA_TYPE, "  CA type not supported");
+	is_int(hostcert_verify(&c), 0, "  its rsa-sha2-512 signature verifies");
 	cut_everywhere(b, len, "ssh-keygen cert, RSA CA");
 }
 
@@ -219,7 +224,7 @@ put_str(struct w *w, const char *s)
 enum keyv { K_ED, K_ED_SHORT, K_ECDSA, K_ECDSA_CURVE, K_RSA, K_RSA_EMPTY };
 enum prv { P_LIST, P_NUL, P_OVERLONG };
 enum critv { C_NONE, C_FORCE, C_NODATA, C_EMPTYNAME };
-enum sigv { S_GOOD, S_TYPE, S_FLIP, S_SHORT, S_CA_RSA, S_CA_TRAIL };
+enum sigv { S_GOOD, S_TYPE, S_FLIP, S_SHORT, S_CA_RSA, S_CA_DSS, S_CA_TRAIL };
 
 static const struct row {
 	const char *desc;
@@ -307,8 +312,11 @@ static const struct row {
 	{ "signature of 63 bytes", "ssh-ed25519-cert-v01@openssh.com", K_ED, 2,
 	  P_LIST, { "h.example" }, 0, ~0ULL, C_NONE, 0, S_SHORT, 0,
 	  HOSTCERT_ERR_SIGNATURE, "h.example", NULL },
-	{ "RSA CA", "ssh-ed25519-cert-v01@openssh.com", K_ED, 2, P_LIST,
-	  { "h.example" }, 0, ~0ULL, C_NONE, 0, S_CA_RSA, 0,
+	{ "RSA CA of 253 bits", "ssh-ed25519-cert-v01@openssh.com", K_ED, 2,
+	  P_LIST, { "h.example" }, 0, ~0ULL, C_NONE, 0, S_CA_RSA, 0,
+	  HOSTCERT_ERR_CA_KEY, "h.example", NULL },
+	{ "DSA CA", "ssh-ed25519-cert-v01@openssh.com", K_ED, 2, P_LIST,
+	  { "h.example" }, 0, ~0ULL, C_NONE, 0, S_CA_DSS, 0,
 	  HOSTCERT_ERR_CA_TYPE, "h.example", NULL },
 	{ "CA key with trailing bytes", "ssh-ed25519-cert-v01@openssh.com", K_ED,
 	  2, P_LIST, { "h.example" }, 0, ~0ULL, C_NONE, 0, S_CA_TRAIL, 0,
@@ -391,6 +399,9 @@ build(const struct row *r, const uint8_t ca_pk[32], const uint8_t ca_sk[64],
 		put_str(&ca, "ssh-rsa");
 		put_mem(&ca, "\x01\x00\x01", 3);
 		put_mem(&ca, pk, 32);
+	} else if (r->sig == S_CA_DSS) {
+		put_str(&ca, "ssh-dss");
+		put_mem(&ca, pk, 32);
 	} else {
 		put_str(&ca, "ssh-ed25519");
 		put_mem(&ca, ca_pk, 32);
@@ -445,6 +456,328 @@ test_table(void)
 	}
 }
 
+/* ---- RSA and ECDSA CAs: certificates signed by ssh-keygen --------------- */
+
+/* The CAs, made once; each signs host.pub into its own certificate. */
+static const struct kgca {
+	const char *ca;		/* file name of the CA key */
+	const char *keygen;	/* ssh-keygen options making it */
+	const char *alg;	/* ssh-keygen -t when signing, or NULL */
+	int want;		/* what hostcert_verify() gives for it */
+} kgcas[] = {
+	{ "rsa", "-t rsa -b 2048", "rsa-sha2-256", 0 },
+	{ "rsa", "-t rsa -b 2048", "rsa-sha2-512", 0 },
+	{ "rsa", "-t rsa -b 2048", "ssh-rsa", HOSTCERT_ERR_SIG_ALG },
+	{ "ec256", "-t ecdsa -b 256", NULL, 0 },
+	{ "ec384", "-t ecdsa -b 384", NULL, 0 },
+	{ "ec521", "-t ecdsa -b 521", NULL, 0 },
+};
+#define RSA256	(1u << 0)
+#define RSA512	(1u << 1)
+#define RSA	(RSA256 | RSA512)
+#define EC	(1u << 3 | 1u << 4 | 1u << 5)
+
+enum mut {
+	M_FLIP_SIG,	/* the last byte of the signature flipped */
+	M_FLIP_SIGNED,	/* the key id's first byte flipped */
+	M_SIG_TYPE,	/* the signature's algorithm name replaced by arg */
+	M_SIG_TRAIL,	/* a byte after the signature's two strings */
+	M_BODY_TRAIL,	/* a byte after the signature blob (ECDSA: r, s) */
+	M_CUT_SIG,	/* the signature cut at every offset */
+	M_CUT_BODY,	/* the signature blob (RSA: s; ECDSA: r, s) cut */
+	M_CA_TRAIL,	/* a byte after the CA key's fields */
+	M_CUT_CA,	/* the CA key cut at every offset */
+	M_CA_CURVE,	/* the CA's curve name replaced by arg */
+	M_CA_POINT,	/* the CA's point moved off its curve */
+	M_CA_NEG,	/* the CA's modulus made negative */
+	M_CA_SMALL,	/* the CA's modulus replaced by a 1023-bit one */
+};
+
+/* Mutations of the valid certificates (mask: which of kgcas[]). */
+static const struct mrow {
+	const char *desc;
+	unsigned int mask;
+	enum mut m;
+	const char *arg;
+	int want;
+} mrows[] = {
+	{ "signature byte flipped", RSA | EC, M_FLIP_SIG, NULL,
+	  HOSTCERT_ERR_SIGNATURE },
+	{ "signed byte flipped", RSA | EC, M_FLIP_SIGNED, NULL,
+	  HOSTCERT_ERR_SIGNATURE },
+	{ "signature type ssh-ed25519", RSA | EC, M_SIG_TYPE, "ssh-ed25519",
+	  HOSTCERT_ERR_SIGNATURE },
+	{ "signature type ecdsa-sha2-nistp256 for an RSA CA", RSA, M_SIG_TYPE,
+	  "ecdsa-sha2-nistp256", HOSTCERT_ERR_SIGNATURE },
+	{ "signature type rsa-sha2-256 for an ECDSA CA", EC, M_SIG_TYPE,
+	  "rsa-sha2-256", HOSTCERT_ERR_SIGNATURE },
+	{ "signature type of another curve", EC, M_SIG_TYPE,
+	  "ecdsa-sha2-nistp999", HOSTCERT_ERR_SIGNATURE },
+	{ "signature type ecdsa-sha2-nistp521 for nistp256", 1u << 3,
+	  M_SIG_TYPE, "ecdsa-sha2-nistp521", HOSTCERT_ERR_SIGNATURE },
+	{ "rsa-sha2-256 signature named rsa-sha2-512", RSA256, M_SIG_TYPE,
+	  "rsa-sha2-512", HOSTCERT_ERR_SIGNATURE },
+	{ "rsa-sha2-512 signature named rsa-sha2-256", RSA512, M_SIG_TYPE,
+	  "rsa-sha2-256", HOSTCERT_ERR_SIGNATURE },
+	{ "rsa-sha2-512 signature named ssh-rsa", RSA512, M_SIG_TYPE,
+	  "ssh-rsa", HOSTCERT_ERR_SIG_ALG },
+	{ "trailing byte after the signature", RSA | EC, M_SIG_TRAIL, NULL,
+	  HOSTCERT_ERR_SIGNATURE },
+	{ "trailing byte in the signature blob", RSA | EC, M_BODY_TRAIL, NULL,
+	  HOSTCERT_ERR_SIGNATURE },
+	{ "signature cut", RSA | EC, M_CUT_SIG, NULL, HOSTCERT_ERR_SIGNATURE },
+	{ "signature blob cut", RSA | EC, M_CUT_BODY, NULL,
+	  HOSTCERT_ERR_SIGNATURE },
+	{ "trailing byte after the CA key", RSA | EC, M_CA_TRAIL, NULL,
+	  HOSTCERT_ERR_FORMAT },
+	{ "CA key cut", RSA | EC, M_CUT_CA, NULL, HOSTCERT_ERR_FORMAT },
+	{ "CA curve name of another curve", EC, M_CA_CURVE, "nistp999",
+	  HOSTCERT_ERR_FORMAT },
+	{ "CA point off its curve", EC, M_CA_POINT, NULL, HOSTCERT_ERR_CA_KEY },
+	{ "CA modulus negative", RSA, M_CA_NEG, NULL, HOSTCERT_ERR_FORMAT },
+	{ "CA modulus of 1023 bits", RSA, M_CA_SMALL, NULL,
+	  HOSTCERT_ERR_CA_KEY },
+};
+
+/* The two strings packed in p; -1 when that is not what it holds. */
+static int
+two_strings(const uint8_t *p, size_t n, struct hostcert_span *a,
+    struct hostcert_span *b)
+{
+	size_t la, lb;
+
+	if (n < 4)
+		return -1;
+	la = (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3];
+	if (la > n - 4 || n - 4 - la < 4)
+		return -1;
+	a->p = p + 4;
+	a->len = la;
+	p += 4 + la;
+	n -= 4 + la;
+	lb = (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3];
+	if (lb != n - 4)
+		return -1;
+	b->p = p + 4;
+	b->len = lb;
+	return 0;
+}
+
+/* The certificate c (parsed from b) with its CA key and signature replaced
+ * by ca and sig, and the signed byte at flip (if not 0) flipped, into out. */
+static void
+reassemble(const uint8_t *b, const struct hostcert *c, const struct w *ca,
+    const struct w *sig, size_t flip, struct w *out)
+{
+	size_t pre = (size_t)(c->ca_key.p - 4 - b);
+
+	memcpy(out->b, b, pre);
+	out->n = pre;
+	if (flip != 0)
+		out->b[flip] ^= 0x01;
+	put_mem(out, ca->b, ca->n);
+	put_mem(out, sig->b, sig->n);
+}
+
+/* Verifies the certificate in w: the error, or 1 when it does not decode. */
+static int
+verify_w(const struct w *w)
+{
+	struct hostcert c;
+
+	if (hostcert_parse(w->b, w->n, &c) != 0)
+		return 1;
+	return hostcert_verify(&c);
+}
+
+/* Applies m to the certificate b (decoded as c); is the result m->want? */
+static void
+mutate(const uint8_t *b, const struct hostcert *c, const char *name,
+    const struct mrow *m)
+{
+	struct w ca, sig, out, body;
+	struct hostcert_span st, sb, x, y;
+	size_t cut, bad = 0, n;
+	int rc;
+
+	memcpy(ca.b, c->ca_key.p, c->ca_key.len);
+	ca.n = c->ca_key.len;
+	memcpy(sig.b, c->signature.p, c->signature.len);
+	sig.n = c->signature.len;
+	if (two_strings(sig.b, sig.n, &st, &sb) != 0)
+		bail("%s: the signature is not two strings", name);
+	switch (m->m) {
+	case M_FLIP_SIG:
+		sig.b[sig.n - 1] ^= 0x01;
+		break;
+	case M_FLIP_SIGNED:
+		reassemble(b, c, &ca, &sig, (size_t)(c->key_id.p - b), &out);
+		is_int(verify_w(&out), m->want, "%s: %s", name, m->desc);
+		return;
+	case M_SIG_TYPE:
+		memcpy(body.b, sb.p, sb.len);
+		body.n = sb.len;
+		sig.n = 0;
+		put_str(&sig, m->arg);
+		put_mem(&sig, body.b, body.n);
+		break;
+	case M_SIG_TRAIL:
+		sig.b[sig.n++] = 0;
+		break;
+	case M_BODY_TRAIL:
+		memcpy(body.b, sb.p, sb.len);
+		body.n = sb.len;
+		body.b[body.n++] = 0;
+		out.n = 0;
+		put_mem(&out, st.p, st.len);
+		put_mem(&out, body.b, body.n);
+		sig = out;
+		break;
+	case M_CA_TRAIL:
+		ca.b[ca.n++] = 0;
+		break;
+	case M_CA_CURVE:
+		if (two_strings(ca.b + 4 + c->ca_type.len,
+		    ca.n - 4 - c->ca_type.len, &x, &y) != 0)
+			bail("%s: the CA key is not type, curve, point", name);
+		memcpy(body.b, y.p, y.len);
+		body.n = y.len;
+		ca.n = 0;
+		put_mem(&ca, c->ca_type.p, c->ca_type.len);
+		put_str(&ca, m->arg);
+		put_mem(&ca, body.b, body.n);
+		break;
+	case M_CA_POINT:
+		ca.b[ca.n - 1] ^= 0x01;
+		break;
+	case M_CA_NEG:
+	case M_CA_SMALL:
+		if (two_strings(ca.b + 4 + c->ca_type.len,
+		    ca.n - 4 - c->ca_type.len, &x, &y) != 0 || y.len < 2 ||
+		    y.p[0] != 0)
+			bail("%s: the CA key is not type, e, n", name);
+		if (m->m == M_CA_NEG) {
+			ca.b[y.p - ca.b] = 0x80;
+			break;
+		}
+		memcpy(body.b, x.p, x.len);
+		body.n = x.len;
+		ca.n = 0;
+		put_mem(&ca, c->ca_type.p, c->ca_type.len);
+		put_mem(&ca, body.b, body.n);
+		memset(body.b, 0xff, 128);
+		body.b[0] = 0x7f;
+		put_mem(&ca, body.b, 128);
+		break;
+	case M_CUT_SIG:
+	case M_CUT_BODY:
+	case M_CUT_CA:
+		n = m->m == M_CUT_SIG ? sig.n : m->m == M_CUT_BODY ? sb.len :
+		    ca.n;
+		for (cut = 0; cut < n; cut++) {
+			struct w cs = sig, cc = ca;
+
+			if (m->m == M_CUT_SIG)
+				cs.n = cut;
+			else if (m->m == M_CUT_BODY) {
+				cs.n = 0;
+				put_mem(&cs, st.p, st.len);
+				put_mem(&cs, sb.p, cut);
+			} else
+				cc.n = cut;
+			reassemble(b, c, &cc, &cs, 0, &out);
+			rc = verify_w(&out);
+			/* a CA key cut inside its type does not decode */
+			if (rc != m->want && !(m->m == M_CUT_CA && rc == 1 &&
+			    cut < 4 + c->ca_type.len)) {
+				if (bad++ == 0)
+					diag("%s: %s at %zu gives %d", name,
+					    m->desc, cut, rc);
+			}
+		}
+		ok(bad == 0, "%s: %s at each of %zu offsets: %s", name, m->desc,
+		    n, hostcert_strerror(m->want));
+		return;
+	}
+	reassemble(b, c, &ca, &sig, 0, &out);
+	is_int(verify_w(&out), m->want, "%s: %s: %s", name, m->desc,
+	    hostcert_strerror(m->want));
+}
+
+/* A certificate file's blob (its second field) into b; its length. */
+static size_t
+read_cert(const char *path, uint8_t *b, size_t cap)
+{
+	char line[8192], *f;
+	FILE *fp;
+
+	if ((fp = fopen(path, "r")) == NULL || fgets(line, sizeof(line), fp) ==
+	    NULL)
+		bail("cannot read %s", path);
+	fclose(fp);
+	if (strtok(line, " ") == NULL || (f = strtok(NULL, " \n")) == NULL)
+		bail("%s is not a certificate file", path);
+	return unb64(f, b, cap);
+}
+
+static int
+run(const char *fmt, ...) TAP_PRINTF(1, 2);
+
+static int
+run(const char *fmt, ...)
+{
+	char cmd[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	return system(cmd);
+}
+
+static void
+test_keygen(void)
+{
+	char dir[] = "/tmp/hostcert-t.XXXXXX", name[128];
+	uint8_t b[BUF];
+	struct hostcert c;
+	size_t i, j, len;
+
+	if (run("command -v ssh-keygen >/dev/null") != 0) {
+		skip("ssh-keygen not installed: no RSA or ECDSA CA signed here");
+		return;
+	}
+	if (mkdtemp(dir) == NULL)
+		bail("mkdtemp failed");
+	if (run("ssh-keygen -q -t ed25519 -N '' -f %s/host </dev/null", dir) != 0)
+		bail("ssh-keygen cannot make a host key");
+	for (i = 0; i < N(kgcas); i++) {
+		const struct kgca *k = &kgcas[i];
+
+		if (run("test -f %s/%s || ssh-keygen -q %s -N '' -f %s/%s "
+		    "</dev/null", dir, k->ca, k->keygen, dir, k->ca) != 0 ||
+		    run("cp %s/host.pub %s/h%zu.pub && ssh-keygen -q -s %s/%s "
+		    "%s%s -I kg%zu -h -n h.example %s/h%zu.pub 2>/dev/null",
+		    dir, dir, i, dir, k->ca, k->alg != NULL ? "-t " : "",
+		    k->alg != NULL ? k->alg : "", i, dir, i) != 0)
+			bail("ssh-keygen cannot sign with %s", k->ca);
+		snprintf(name, sizeof(name), "%s/h%zu-cert.pub", dir, i);
+		len = read_cert(name, b, sizeof(b));
+		snprintf(name, sizeof(name), "%s CA, %s", k->ca,
+		    k->alg != NULL ? k->alg : "its own algorithm");
+		if (!is_int(hostcert_parse(b, len, &c), 0, "%s: decodes", name))
+			continue;
+		is_int(hostcert_verify(&c), k->want, "%s: verify gives %s", name,
+		    hostcert_strerror(k->want));
+		if (k->want != 0)
+			continue;
+		for (j = 0; j < N(mrows); j++)
+			if ((mrows[j].mask & (1u << i)) != 0)
+				mutate(b, &c, name, &mrows[j]);
+	}
+	run("rm -rf %s", dir);
+}
+
 int
 main(void)
 {
@@ -453,5 +786,6 @@ main(void)
 	plan_lazy();
 	test_openssh();
 	test_table();
+	test_keygen();
 	return done_testing();
 }

@@ -18,7 +18,9 @@
 #    it; libssh 0.10 never asks for one, so codex-connect fetches it with
 #    ssh-keyscan -c and checks it against the key the kex proved: a valid one
 #    passes; expired, not yet valid, another principal, a user certificate, an
-#    unknown or @revoked CA, and ProxyJump are refused with the reason.
+#    unknown or @revoked CA, and ProxyJump are refused with the reason; RSA
+#    (rsa-sha2-256, -512) and ECDSA (nistp256, 384, 521) CAs pass as with ssh,
+#    an ssh-rsa (SHA-1) CA signature is refused as by ssh.
 #
 # Run by `make check`, or by hand from the build directory:
 #   top_srcdir=.. top_builddir=$PWD sh ../tests/client/hostkey-t.sh
@@ -607,17 +609,50 @@ isnt "$RC" 0 "CA in RevokedHostKeys: ssh-probe refuses, even with accept-new"
 like "$OUT" "listed in RevokedHostKeys $tmp/revoked_ca:1" "  naming the file and line"
 like "$OUT" "is the CA key .* that signed the host certificate" "  saying it is the CA"
 
-# An RSA CA: ssh checks it; codex-connect verifies ed25519 CAs only, and says so.
+# RSA and ECDSA CAs: checked with libcrypto, accepted exactly as ssh accepts
+# them. ssh-keygen signs with rsa-sha2-512 by default; -t picks the others.
 ssh-keygen -q -t rsa -b 2048 -N '' -C rsaca -f "$tmp/rsaca" </dev/null
-cert_sshd rsaca "$tmp/rsaca" -h -n 127.0.0.1
-echo "@cert-authority [127.0.0.1]:$CP $(pubkey "$tmp/rsaca.pub")" >"$tmp/ca_rsa_kh"
-refssh -F "$CFG" -o UserKnownHostsFile="$tmp/ca_rsa_kh" -o Port="$CP" certhost echo ok
-is "$SRC:$SOUT" "0:ok" "RSA CA: reference: ssh connects"
-probe -F "$CFG" -o UserKnownHostsFile="$tmp/ca_rsa_kh" -o Port="$CP" \
+for b in 256 384 521; do
+	ssh-keygen -q -t ecdsa -b $b -N '' -C ec${b}ca -f "$tmp/ec${b}ca" </dev/null
+done
+# ca_ok LABEL NAME CA SSH-KEYGEN-ARGS...: a host certified by CA; ssh and
+# ssh-probe both connect, ssh-probe saying it checked the certificate.
+ca_ok() {
+	label=$1
+	n=$2
+	c=$3
+	shift 3
+	cert_sshd "$n" "$c" -h -n 127.0.0.1 "$@"
+	echo "@cert-authority [127.0.0.1]:$CP $(pubkey "$c.pub")" >"$tmp/ca_${n}_kh"
+	refssh -F "$CFG" -o UserKnownHostsFile="$tmp/ca_${n}_kh" -o Port="$CP" \
+	    certhost echo ok
+	is "$SRC:$SOUT" "0:ok" "$label: reference: ssh connects"
+	probe -v -F "$CFG" -o UserKnownHostsFile="$tmp/ca_${n}_kh" -o Port="$CP" \
+	    -e certhost 'echo ok'
+	is "$RC" 0 "$label: ssh-probe connects"
+	like "$OUT" "matches the ED25519-CERT host certificate" \
+	    "  through the certificate"
+}
+ca_ok "RSA CA, rsa-sha2-512 signature" rsaca "$tmp/rsaca"
+ca_ok "RSA CA, rsa-sha2-256 signature" rsaca256 "$tmp/rsaca" -t rsa-sha2-256
+ca_ok "ECDSA nistp256 CA" ec256ca "$tmp/ec256ca"
+ca_ok "ECDSA nistp384 CA" ec384ca "$tmp/ec384ca"
+ca_ok "ECDSA nistp521 CA" ec521ca "$tmp/ec521ca"
+
+# Its RSA CA signed with ssh-rsa (SHA-1): ssh refuses it (not in its default
+# CASignatureAlgorithms), so does ssh-probe, saying why.
+cert_sshd rsasha1 "$tmp/rsaca" -h -n 127.0.0.1 -t ssh-rsa
+echo "@cert-authority [127.0.0.1]:$CP $(pubkey "$tmp/rsaca.pub")" >"$tmp/ca_sha1_kh"
+refssh -F "$CFG" -o UserKnownHostsFile="$tmp/ca_sha1_kh" -o Port="$CP" certhost echo ok
+isnt "$SRC" 0 "RSA CA, ssh-rsa (SHA-1) signature: reference: ssh refuses"
+probe -F "$CFG" -o UserKnownHostsFile="$tmp/ca_sha1_kh" -o Port="$CP" \
     -e certhost 'echo ok'
-isnt "$RC" 0 "RSA CA: ssh-probe refuses"
-like "$OUT" "signed by a CA key of type ssh-rsa, which is not supported by codex-connect \\(ed25519 CAs are\\)" \
-    "  saying RSA CAs are not supported"
+isnt "$RC" 0 "RSA CA, ssh-rsa (SHA-1) signature: ssh-probe refuses"
+like "$OUT" "signed with ssh-rsa \\(RSA with SHA-1\\), which ssh\\(1\\) refuses for CAs by default" \
+    "  saying why"
+refssh -F "$CFG" -o UserKnownHostsFile="$tmp/ca_sha1_kh" -o Port="$CP" \
+    -o CASignatureAlgorithms=+ssh-rsa certhost echo ok
+is "$SRC:$SOUT" "0:ok" "  (reference: ssh takes it with CASignatureAlgorithms=+ssh-rsa)"
 
 # Through ProxyJump ssh-keyscan cannot fetch the certificate: refused, saying
 # why. The jump host reads the same UserKnownHostsFile (from ssh_config).
