@@ -619,8 +619,9 @@ set_key(struct sshopt *s, const struct okey *k, char *const *args,
 		errf(err, errlen, "%s needs a value", k->name);
 		return SSHCONN_ERR_ARG;
 	}
-	ip = (int *)(void *)((char *)s + k->off);
-	sp = (char **)(void *)((char *)s + k->off);
+	/* s is NULL when an option is only checked: no field to point at then. */
+	ip = s != NULL ? (int *)(void *)((char *)s + k->off) : NULL;
+	sp = s != NULL ? (char **)(void *)((char *)s + k->off) : NULL;
 	switch (k->type) {
 	case OT_STRICT:
 		if (strcasecmp(v, "accept-new") == 0)
