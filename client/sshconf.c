@@ -367,9 +367,8 @@ add_alias(struct sshconf *cfg, const char *name, size_t file, int line)
 	cfg->nalias++;
 }
 
-/* OpenSSH's convtime(): "90", "1m30s", "2h"; -1 when malformed or too big. */
-static int
-parse_time(const char *s)
+int
+sshconf_parse_time(const char *s)
 {
 	long long total = 0, n, mult;
 
@@ -402,8 +401,8 @@ parse_time(const char *s)
 	return (int)total;
 }
 
-static int
-parse_port(const char *s)
+int
+sshconf_parse_port(const char *s)
 {
 	long v = 0;
 
@@ -450,7 +449,7 @@ add_option(struct sshconf *cfg, int opt, struct tokens *t)
 	v = t->argv[0];
 	switch (opt) {
 	case O_PORT:
-		if ((iv = parse_port(v)) < 0)
+		if ((iv = sshconf_parse_port(v)) < 0)
 			return "invalid port";
 		break;
 	case O_ALIVE:
@@ -459,7 +458,7 @@ add_option(struct sshconf *cfg, int opt, struct tokens *t)
 			iv = -1;
 			break;
 		}
-		if ((iv = parse_time(v)) < 0)
+		if ((iv = sshconf_parse_time(v)) < 0)
 			return "invalid time value";
 		break;
 	case O_STRICT:

@@ -220,4 +220,10 @@ size_t sshconf_suggest(const struct sshconf *cfg, const char *name,
 size_t sshconf_distance(const char *a, const char *b, size_t limit)
     PROTO_NONNULL(1, 2);
 
+/* ssh_config time as OpenSSH's convtime() reads it ("90", "1m30s", "2h", "1w"):
+ * seconds, or -1 when malformed or over INT_MAX. */
+int sshconf_parse_time(const char *s) PROTO_NONNULL(1);
+/* A port 1..65535, or -1. */
+int sshconf_parse_port(const char *s) PROTO_NONNULL(1);
+
 #endif

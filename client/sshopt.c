@@ -32,6 +32,7 @@
 #include "client/sshconn.h"
 #include "client/sshconn-int.h"
 #include "client/sshopt.h"
+#include "client/ws.h"
 #include "client/transport.h"
 
 #define MAX_UNKNOWN	16	/* unknown keywords named once each */
@@ -75,109 +76,6 @@ static void
 sb_str(struct sbuf *b, const char *s)
 {
 	sb_add(b, s, strlen(s));
-}
-
-/* ---- SHA-1, for %C (ssh(1) hashes the connection with it) ------------------- */
-
-struct sha1 {
-	uint32_t h[5];
-	uint64_t len;
-	unsigned char buf[64];
-	size_t n;
-};
-
-#define ROL(v, s)	(((v) << (s)) | ((v) >> (32 - (s))))
-
-static void
-sha1_block(uint32_t h[5], const unsigned char *p)
-{
-	uint32_t w[80], a, b, c, d, e, f, k, t;
-	int i;
-
-	for (i = 0; i < 16; i++)
-		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
-		    (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
-	for (i = 16; i < 80; i++)
-		w[i] = ROL(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
-	a = h[0];
-	b = h[1];
-	c = h[2];
-	d = h[3];
-	e = h[4];
-	for (i = 0; i < 80; i++) {
-		if (i < 20) {
-			f = (b & c) | (~b & d);
-			k = 0x5a827999;
-		} else if (i < 40) {
-			f = b ^ c ^ d;
-			k = 0x6ed9eba1;
-		} else if (i < 60) {
-			f = (b & c) | (b & d) | (c & d);
-			k = 0x8f1bbcdc;
-		} else {
-			f = b ^ c ^ d;
-			k = 0xca62c1d6;
-		}
-		t = ROL(a, 5) + f + e + k + w[i];
-		e = d;
-		d = c;
-		c = ROL(b, 30);
-		b = a;
-		a = t;
-	}
-	h[0] += a;
-	h[1] += b;
-	h[2] += c;
-	h[3] += d;
-	h[4] += e;
-}
-
-static void
-sha1_init(struct sha1 *c)
-{
-	static const uint32_t iv[5] = { 0x67452301, 0xefcdab89, 0x98badcfe,
-	    0x10325476, 0xc3d2e1f0 };
-
-	memset(c, 0, sizeof(*c));
-	memcpy(c->h, iv, sizeof(iv));
-}
-
-static void
-sha1_update(struct sha1 *c, const void *data, size_t len)
-{
-	const unsigned char *p = data;
-
-	c->len += len;
-	while (len > 0) {
-		size_t take = 64 - c->n < len ? 64 - c->n : len;
-
-		memcpy(c->buf + c->n, p, take);
-		c->n += take;
-		p += take;
-		len -= take;
-		if (c->n == 64) {
-			sha1_block(c->h, c->buf);
-			c->n = 0;
-		}
-	}
-}
-
-/* The digest as 40 lowercase hex digits and a NUL. */
-static void
-sha1_hex(struct sha1 *c, char out[41])
-{
-	unsigned char pad[72];
-	uint64_t bits = c->len * 8;
-	size_t padlen = (c->n < 56 ? 56 : 120) - c->n, i;
-
-	memset(pad, 0, sizeof(pad));
-	pad[0] = 0x80;
-	for (i = 0; i < 8; i++)
-		pad[padlen + i] = (unsigned char)(bits >> (56 - 8 * i));
-	sha1_update(c, pad, padlen + 8);
-	for (i = 0; i < 20; i++)
-		snprintf(out + 2 * i, 3, "%02x",
-		    (unsigned int)(c->h[i / 4] >> (24 - 8 * (i % 4))) & 0xff);
 }
 
 /* ---- the keyword table ------------------------------------------------------ */
@@ -420,41 +318,6 @@ parse_flag(const char *v)
 	return -1;
 }
 
-/* ssh_config time (OpenSSH's convtime()): "90", "1m30s", "2h", "1w". */
-static int
-parse_seconds(const char *v)
-{
-	long long total = 0, n, mult;
-
-	if (*v == '\0')
-		return -1;
-	while (*v != '\0') {
-		if (!isdigit((unsigned char)*v))
-			return -1;
-		for (n = 0; isdigit((unsigned char)*v); v++) {
-			n = n * 10 + (*v - '0');
-			if (n > INT_MAX)
-				return -1;
-		}
-		switch (*v) {
-		case '\0':
-			mult = 1;
-			break;
-		case 's': case 'S': mult = 1; v++; break;
-		case 'm': case 'M': mult = 60; v++; break;
-		case 'h': case 'H': mult = 3600; v++; break;
-		case 'd': case 'D': mult = 86400; v++; break;
-		case 'w': case 'W': mult = 604800; v++; break;
-		default:
-			return -1;
-		}
-		total += n * mult;
-		if (total > INT_MAX)
-			return -1;
-	}
-	return (int)total;
-}
-
 static int
 parse_count(const char *v)
 {
@@ -469,21 +332,6 @@ parse_count(const char *v)
 		if (n > INT_MAX)
 			return -1;
 	}
-	return (int)n;
-}
-
-static int
-parse_port(const char *v)
-{
-	char *end;
-	long n;
-
-	if (!isdigit((unsigned char)*v))
-		return -1;
-	errno = 0;
-	n = strtol(v, &end, 10);
-	if (errno != 0 || *end != '\0' || n < 1 || n > 65535)
-		return -1;
 	return (int)n;
 }
 
@@ -637,16 +485,16 @@ set_key(struct sshopt *s, const struct okey *k, char *const *args,
 		/* "none" leaves it unset: a later line may still set it. */
 		if (strcasecmp(v, "none") == 0)
 			return SET_OK;
-		n = parse_seconds(v);
+		n = sshconf_parse_time(v);
 		break;
 	case OT_SECONDS:
-		n = parse_seconds(v);
+		n = sshconf_parse_time(v);
 		break;
 	case OT_COUNT:
 		n = parse_count(v);
 		break;
 	case OT_PORT:
-		n = parse_port(v);
+		n = sshconf_parse_port(v);
 		break;
 	case OT_FLAG:
 		n = parse_flag(v);
@@ -725,12 +573,12 @@ set_key(struct sshopt *s, const struct okey *k, char *const *args,
 	case OT_REKEY:
 		if ((bytes = parse_bytes(v)) < 0 || (nargs > 1 &&
 		    strcasecmp(args[1], "none") != 0 &&
-		    parse_seconds(args[1]) < 0))
+		    sshconf_parse_time(args[1]) < 0))
 			goto bad;
 		if (s != NULL && s->rekey_data == -1) {
 			s->rekey_data = bytes;
 			s->rekey_time = nargs > 1 && strcasecmp(args[1],
-			    "none") != 0 ? parse_seconds(args[1]) : 0;
+			    "none") != 0 ? sshconf_parse_time(args[1]) : 0;
 		}
 		return SET_OK;
 	case OT_JUMP:
@@ -921,7 +769,7 @@ sshopt_parse_target(const char *in, struct sshopt_target *t, char *err,
 		host = hp + 1;
 		v6 = 1;
 		if (*c == ':') {
-			if ((t->port = parse_port(c + 1)) == -1) {
+			if ((t->port = sshconf_parse_port(c + 1)) == -1) {
 				errf(err, errlen, "'%s': bad port", in);
 				goto out;
 			}
@@ -932,7 +780,7 @@ sshopt_parse_target(const char *in, struct sshopt_target *t, char *err,
 	} else if ((c = strchr(hp, ':')) != NULL && strchr(c + 1, ':') == NULL) {
 		*c++ = '\0';
 		host = hp;
-		if ((t->port = parse_port(c)) == -1) {
+		if ((t->port = sshconf_parse_port(c)) == -1) {
 			errf(err, errlen, "'%s': bad port", in);
 			goto out;
 		}
@@ -1007,7 +855,6 @@ expand_into(struct ctx *x, const struct tokvals *tv, const char *in, int what,
 	const char *p = in, *v, *e;
 	char num[32], lhost[256], hash[41], name[256];
 	struct passwd *pw;
-	struct sha1 c;
 	size_t n;
 
 	if ((what & SSHOPT_EXPAND_TILDE) && p[0] == '~') {
@@ -1077,13 +924,16 @@ expand_into(struct ctx *x, const struct tokvals *tv, const char *in, int what,
 				lhost[sizeof(lhost) - 1] = '\0';
 				if (*p == 'C') {
 					/* ssh(1) 9.2: SHA-1 of %l%h%p%r. */
-					snprintf(num, sizeof(num), "%d", tv->port);
-					sha1_init(&c);
-					sha1_update(&c, lhost, strlen(lhost));
-					sha1_update(&c, tv->host, strlen(tv->host));
-					sha1_update(&c, num, strlen(num));
-					sha1_update(&c, tv->user, strlen(tv->user));
-					sha1_hex(&c, hash);
+					char cin[1400];
+					uint8_t md[20];
+					int k, len;
+
+					len = snprintf(cin, sizeof(cin), "%s%s%d%s", lhost,
+					    tv->host, tv->port, tv->user);
+					ws_sha1(cin, len > 0 && (size_t)len < sizeof(cin) ?
+					    (size_t)len : 0, md);
+					for (k = 0; k < 20; k++)
+						snprintf(hash + 2 * k, 3, "%02x", md[k]);
 					v = hash;
 				} else {
 					if (*p == 'L')
