@@ -45,6 +45,12 @@ unset SSH_AUTH_SOCK SSH_AGENT_PID SSH_ASKPASS SSH_ASKPASS_REQUIRE DISPLAY \
 
 tap_tmpdir tmp
 
+# last_line TEXT: its last line. A remote command's "ok" comes last; the
+# account's rc files (root's .bashrc here runs pyenv) may print before it.
+last_line() {
+	printf '%s\n' "$1" | tail -n 1
+}
+
 # probe ARG...: ssh-probe running 'echo ok'; output in $OUT, status in $RC.
 probe() {
 	OUT=$(setsid -w timeout -k 5 "$TO" "$PROBE" "$@" 2>&1 </dev/null)
@@ -134,9 +140,9 @@ EOF
 # A matching entry first: both connect.
 echo "$HP $HK" >"$tmp/good_kh"
 refssh -F "$CFG" -o UserKnownHostsFile="$tmp/good_kh" testhost echo ok
-is "$SRC:$SOUT" "0:ok" "reference: ssh connects with a matching entry"
+is "$SRC:$(last_line "$SOUT")" "0:ok" "reference: ssh connects with a matching entry"
 probe -F "$CFG" -o UserKnownHostsFile="$tmp/good_kh" -e testhost 'echo ok'
-is "$RC:$OUT" "0:ok" "ssh-probe connects with a matching entry"
+is "$RC:$(last_line "$OUT")" "0:ok" "ssh-probe connects with a matching entry"
 
 # ---- @revoked ------------------------------------------------------------------------
 
@@ -199,9 +205,9 @@ revoked_row "$tmp/rev_wild_kh" 1 "@revoked (wildcard pattern)"
 	echo "@revoked [127.0.0.1]:*,!$HP $HK"
 } >"$tmp/rev_neg_kh"
 refssh -F "$CFG" -o UserKnownHostsFile="$tmp/rev_neg_kh" testhost echo ok
-is "$SRC:$SOUT" "0:ok" "negated @revoked pattern: reference: ssh connects"
+is "$SRC:$(last_line "$SOUT")" "0:ok" "negated @revoked pattern: reference: ssh connects"
 probe -F "$CFG" -o UserKnownHostsFile="$tmp/rev_neg_kh" -e testhost 'echo ok'
-is "$RC:$OUT" "0:ok" "negated @revoked pattern: ssh-probe connects"
+is "$RC:$(last_line "$OUT")" "0:ok" "negated @revoked pattern: ssh-probe connects"
 
 # Revoked in the global file, nothing in the user's.
 : >"$tmp/empty_kh"
@@ -277,10 +283,10 @@ is "$(cat "$tmp/empty_kh")" "" "  and writes nothing"
 pubkey "$tmp/other.pub" >"$tmp/revoked_other"
 refssh -F "$CFG" -o UserKnownHostsFile="$tmp/good_kh" \
     -o RevokedHostKeys="$tmp/revoked_other" testhost echo ok
-is "$SRC:$SOUT" "0:ok" "RevokedHostKeys without the key: reference: ssh connects"
+is "$SRC:$(last_line "$SOUT")" "0:ok" "RevokedHostKeys without the key: reference: ssh connects"
 probe -F "$CFG" -o UserKnownHostsFile="$tmp/good_kh" \
     -o RevokedHostKeys="$tmp/revoked_other" -e testhost 'echo ok'
-is "$RC:$OUT" "0:ok" "RevokedHostKeys without the key: ssh-probe connects"
+is "$RC:$(last_line "$OUT")" "0:ok" "RevokedHostKeys without the key: ssh-probe connects"
 
 # Missing file, and a line that is not a key: ssh refuses, so do we.
 refssh -F "$CFG" -o UserKnownHostsFile="$tmp/good_kh" \
@@ -308,7 +314,7 @@ refssh -F "$CFG" -o UserKnownHostsFile="$tmp/good_kh" \
 like "$SOUT" "revoked by file $tmp/krl_host" "KRL revoking the key: reference: ssh refuses"
 refssh -F "$CFG" -o UserKnownHostsFile="$tmp/good_kh" \
     -o RevokedHostKeys="$tmp/krl_other" testhost echo ok
-is "$SRC:$SOUT" "0:ok" "KRL revoking another key: reference: ssh connects"
+is "$SRC:$(last_line "$SOUT")" "0:ok" "KRL revoking another key: reference: ssh connects"
 for k in krl_host krl_other; do
 	probe -F "$CFG" -o UserKnownHostsFile="$tmp/good_kh" \
 	    -o RevokedHostKeys="$tmp/$k" -e testhost 'echo ok'
@@ -322,14 +328,14 @@ done
 echo "myalias $HK" >"$tmp/alias_kh"
 refssh -F "$CFG" -o UserKnownHostsFile="$tmp/alias_kh" \
     -o HostKeyAlias=myalias testhost echo ok
-is "$SRC:$SOUT" "0:ok" "HostKeyAlias (-o), only the alias in known_hosts: reference: ssh connects"
+is "$SRC:$(last_line "$SOUT")" "0:ok" "HostKeyAlias (-o), only the alias in known_hosts: reference: ssh connects"
 probe -F "$CFG" -o UserKnownHostsFile="$tmp/alias_kh" -o HostKeyAlias=myalias \
     -e testhost 'echo ok'
-is "$RC:$OUT" "0:ok" "HostKeyAlias (-o): ssh-probe connects"
+is "$RC:$(last_line "$OUT")" "0:ok" "HostKeyAlias (-o): ssh-probe connects"
 refssh -F "$CFG" -o UserKnownHostsFile="$tmp/alias_kh" aliashost echo ok
-is "$SRC:$SOUT" "0:ok" "HostKeyAlias MyAlias (ssh_config): reference: ssh connects"
+is "$SRC:$(last_line "$SOUT")" "0:ok" "HostKeyAlias MyAlias (ssh_config): reference: ssh connects"
 probe -F "$CFG" -o UserKnownHostsFile="$tmp/alias_kh" -e aliashost 'echo ok'
-is "$RC:$OUT" "0:ok" "HostKeyAlias MyAlias (ssh_config): ssh-probe connects (lowercased, as ssh does)"
+is "$RC:$(last_line "$OUT")" "0:ok" "HostKeyAlias MyAlias (ssh_config): ssh-probe connects (lowercased, as ssh does)"
 
 # Only the real name recorded: the alias is unknown to both.
 refssh -F "$CFG" -o UserKnownHostsFile="$tmp/good_kh" aliashost echo ok
@@ -366,7 +372,7 @@ like "$OUT" "Permanently added 'myalias'" "  and says so"
 # must libssh, which by itself would prefer ED25519 (known for no name).
 echo "myalias $(pubkey "$tmp/main/host_ecdsa.pub")" >"$tmp/alias_ecdsa_kh"
 refssh -F "$CFG" -o UserKnownHostsFile="$tmp/alias_ecdsa_kh" aliashost echo ok
-is "$SRC:$SOUT" "0:ok" "HostKeyAlias with an ECDSA key only: reference: ssh connects"
+is "$SRC:$(last_line "$SOUT")" "0:ok" "HostKeyAlias with an ECDSA key only: reference: ssh connects"
 probe -v -F "$CFG" -o UserKnownHostsFile="$tmp/alias_ecdsa_kh" -e aliashost 'echo ok'
 is "$RC" 0 "HostKeyAlias with an ECDSA key only: ssh-probe connects"
 like "$OUT" "matches the ECDSA host key" "  with the ECDSA key"
@@ -375,9 +381,9 @@ like "$OUT" "matches the ECDSA host key" "  with the ECDSA key"
 
 echo "127.0.0.1 $HK" >"$tmp/bare_kh"
 refssh -F "$CFG" -o UserKnownHostsFile="$tmp/bare_kh" testhost echo ok
-is "$SRC:$SOUT" "0:ok" "key recorded without the port: reference: ssh connects"
+is "$SRC:$(last_line "$SOUT")" "0:ok" "key recorded without the port: reference: ssh connects"
 probe -F "$CFG" -o UserKnownHostsFile="$tmp/bare_kh" -e testhost 'echo ok'
-is "$RC:$OUT" "0:ok" "key recorded without the port: ssh-probe connects"
+is "$RC:$(last_line "$OUT")" "0:ok" "key recorded without the port: ssh-probe connects"
 echo "127.0.0.1 $(pubkey "$tmp/other.pub")" >"$tmp/bare_other_kh"
 refssh -F "$CFG" -o UserKnownHostsFile="$tmp/bare_other_kh" testhost echo ok
 isnt "$SRC" 0 "another key recorded without the port: reference: ssh refuses"
@@ -417,9 +423,9 @@ printf '%s\n' "$OUT" | grep -qxF -- "Warning: Permanently added '$HP' (ED25519 $
 ok $? "  and says so" || diag "$OUT"
 hashed_row "$tmp/hash_kh" "$HP" "HashKnownHosts=yes (-o)"
 refssh -F "$CFG" -o UserKnownHostsFile="$tmp/hash_kh" testhost echo ok
-is "$SRC:$SOUT" "0:ok" "  ssh accepts the file (StrictHostKeyChecking=yes)"
+is "$SRC:$(last_line "$SOUT")" "0:ok" "  ssh accepts the file (StrictHostKeyChecking=yes)"
 probe -F "$CFG" -o UserKnownHostsFile="$tmp/hash_kh" -e testhost 'echo ok'
-is "$RC:$OUT" "0:ok" "  and so does ssh-probe"
+is "$RC:$(last_line "$OUT")" "0:ok" "  and so does ssh-probe"
 
 # Debian's ssh_config: HashKnownHosts yes under "Host *".
 rm -f "$tmp/hash_deb_kh"
@@ -428,7 +434,7 @@ probe -F "$DEB" -o UserKnownHostsFile="$tmp/hash_deb_kh" \
 is "$RC" 0 "HashKnownHosts yes in Host * (Debian style) + accept-new: connects"
 hashed_row "$tmp/hash_deb_kh" "$HP" "Debian style"
 refssh -F "$DEB" -o UserKnownHostsFile="$tmp/hash_deb_kh" testhost echo ok
-is "$SRC:$SOUT" "0:ok" "  ssh accepts the file"
+is "$SRC:$(last_line "$SOUT")" "0:ok" "  ssh accepts the file"
 
 # -o beats ssh_config: no.
 rm -f "$tmp/hash_no_kh"
@@ -444,7 +450,7 @@ probe -F "$CFG" -o UserKnownHostsFile="$tmp/hash_alias_kh" -o HashKnownHosts=yes
 is "$RC" 0 "HashKnownHosts + HostKeyAlias + accept-new: connects"
 hashed_row "$tmp/hash_alias_kh" myalias "hashed alias"
 refssh -F "$CFG" -o UserKnownHostsFile="$tmp/hash_alias_kh" aliashost echo ok
-is "$SRC:$SOUT" "0:ok" "  ssh accepts the file"
+is "$SRC:$(last_line "$SOUT")" "0:ok" "  ssh accepts the file"
 
 # A file without a final newline gets one before the new line.
 printf '# no newline at the end' >"$tmp/nonl_kh"
@@ -485,16 +491,16 @@ isnt "$RC" 0 "-o HostKeyAlgorithms with certificate types only: refused"
 like "$OUT" "names certificate types only, which libssh 0\\.10 cannot use" "  says why"
 refssh -F "$CFG" -o UserKnownHostsFile="$tmp/ca_kh" \
     -o HostKeyAlgorithms=ssh-ed25519-cert-v01@openssh.com certhost echo ok
-is "$SRC:$SOUT" "0:ok" "  (reference: ssh uses it)"
+is "$SRC:$(last_line "$SOUT")" "0:ok" "  (reference: ssh uses it)"
 
 # ask and accept-new: the certificate is enough, nothing is asked or written.
 probe -F "$CFG" -o UserKnownHostsFile="$tmp/ca_kh" -o StrictHostKeyChecking=ask \
     -o BatchMode=no -e certhost 'echo ok'
-is "$RC:$OUT" "0:ok" "@cert-authority, StrictHostKeyChecking=ask without a terminal: connects"
+is "$RC:$(last_line "$OUT")" "0:ok" "@cert-authority, StrictHostKeyChecking=ask without a terminal: connects"
 cp "$tmp/ca_kh" "$tmp/ca_new_kh"
 probe -F "$CFG" -o UserKnownHostsFile="$tmp/ca_new_kh" \
     -o StrictHostKeyChecking=accept-new -e certhost 'echo ok'
-is "$RC:$OUT" "0:ok" "@cert-authority + accept-new: connects"
+is "$RC:$(last_line "$OUT")" "0:ok" "@cert-authority + accept-new: connects"
 is "$(sum "$tmp/ca_new_kh")" "$(sum "$tmp/ca_kh")" "  and records nothing (as ssh)"
 
 # HostKeyAlias: the CA line names the alias, the certificate the alias too.
@@ -578,7 +584,7 @@ like "$(sed -n 2p "$tmp/ca_exp_new_kh")" "^\\[127\\.0\\.0\\.1\\]:$EPORT ssh-ed25
 	echo "@cert-authority [127.0.0.1]:* $(pubkey "$tmp/ca2.pub")"
 } >"$tmp/ca_two_kh"
 refssh -F "$CFG" -o UserKnownHostsFile="$tmp/ca_two_kh" -o Port="$UCP" certhost echo ok
-is "$SRC:$SOUT" "0:ok" "two @cert-authority lines: reference: ssh connects"
+is "$SRC:$(last_line "$SOUT")" "0:ok" "two @cert-authority lines: reference: ssh connects"
 probe -v -F "$CFG" -o UserKnownHostsFile="$tmp/ca_two_kh" -o Port="$UCP" \
     -e certhost 'echo ok'
 is "$RC" 0 "two @cert-authority lines: ssh-probe connects"
@@ -626,7 +632,7 @@ ca_ok() {
 	echo "@cert-authority [127.0.0.1]:$CP $(pubkey "$c.pub")" >"$tmp/ca_${n}_kh"
 	refssh -F "$CFG" -o UserKnownHostsFile="$tmp/ca_${n}_kh" -o Port="$CP" \
 	    certhost echo ok
-	is "$SRC:$SOUT" "0:ok" "$label: reference: ssh connects"
+	is "$SRC:$(last_line "$SOUT")" "0:ok" "$label: reference: ssh connects"
 	probe -v -F "$CFG" -o UserKnownHostsFile="$tmp/ca_${n}_kh" -o Port="$CP" \
 	    -e certhost 'echo ok'
 	is "$RC" 0 "$label: ssh-probe connects"
@@ -652,7 +658,7 @@ like "$OUT" "signed with ssh-rsa \\(RSA with SHA-1\\), which ssh\\(1\\) refuses 
     "  saying why"
 refssh -F "$CFG" -o UserKnownHostsFile="$tmp/ca_sha1_kh" -o Port="$CP" \
     -o CASignatureAlgorithms=+ssh-rsa certhost echo ok
-is "$SRC:$SOUT" "0:ok" "  (reference: ssh takes it with CASignatureAlgorithms=+ssh-rsa)"
+is "$SRC:$(last_line "$SOUT")" "0:ok" "  (reference: ssh takes it with CASignatureAlgorithms=+ssh-rsa)"
 
 # Through ProxyJump ssh-keyscan cannot fetch the certificate: refused, saying
 # why. The jump host reads the same UserKnownHostsFile (from ssh_config).
@@ -661,7 +667,7 @@ is "$SRC:$SOUT" "0:ok" "  (reference: ssh takes it with CASignatureAlgorithms=+s
 	cat "$tmp/ca_kh"
 } >"$tmp/default_kh"
 refssh -F "$CFG" -J testhost certhost echo ok
-is "$SRC:$SOUT" "0:ok" "@cert-authority through ProxyJump: reference: ssh connects"
+is "$SRC:$(last_line "$SOUT")" "0:ok" "@cert-authority through ProxyJump: reference: ssh connects"
 probe -F "$CFG" -o ProxyJump=testhost -e certhost 'echo ok'
 isnt "$RC" 0 "@cert-authority through ProxyJump: ssh-probe refuses"
 like "$OUT" "ssh-keyscan, which codex-connect uses to fetch it, cannot go through ProxyJump or ProxyCommand" \

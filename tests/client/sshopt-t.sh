@@ -42,6 +42,12 @@ ref() {
 	SRC=$?
 }
 
+# last_line TEXT: its last line. A remote command's "ok" comes last; the
+# account's rc files (root's .bashrc here runs pyenv) may print before it.
+last_line() {
+	printf '%s\n' "$1" | tail -n 1
+}
+
 # probe ARG...: ssh-probe -F $CFG ARG... -e ... 'echo ok'; $RC, $OUT and the
 # seconds it took in $SECS.
 probe() {
@@ -147,7 +153,7 @@ EOF
 # ---- two IdentityFile lines, the first not authorized --------------------------------
 
 ref two
-is "$SRC:$SOUT" "0:ok" "two IdentityFile lines, the first not authorized: ssh connects"
+is "$SRC:$(last_line "$SOUT")" "0:ok" "two IdentityFile lines, the first not authorized: ssh connects"
 probe -v -e two 'echo ok'
 like "$OUT" "^ok$" "  codex-connect connects too"
 printf '%s\n' "$OUT" | awk -v a="Offering public key $tmp/keys/bad." \
@@ -158,7 +164,7 @@ ok $? "  after offering the first file, then the second"
 # ---- IdentitiesOnly yes in the config, six keys in the agent ---------------------------
 
 ref agentonly
-is "$SRC:$SOUT" "0:ok" "IdentitiesOnly yes, 6 agent keys: ssh connects"
+is "$SRC:$(last_line "$SOUT")" "0:ok" "IdentitiesOnly yes, 6 agent keys: ssh connects"
 probe -v -e agentonly 'echo ok'
 like "$OUT" "^ok$" "  codex-connect connects too"
 ok "$([ "$SECS" -lt 10 ] && echo 0 || echo 1)" "  promptly (${SECS}s)"
@@ -180,12 +186,12 @@ like "$OUT" "tried: publickey agentkey1 \\(agent\\), publickey agentkey2" \
 cp "$KEY.pub" "$tmp/keys/inagent.pub"
 SSH_AUTH_SOCK=$agent_sock ssh-add -q "$KEY" 2>/dev/null
 ref agentpub
-is "$SRC:$SOUT" "0:ok" "IdentityFile naming an agent key (public half only): ssh connects"
+is "$SRC:$(last_line "$SOUT")" "0:ok" "IdentityFile naming an agent key (public half only): ssh connects"
 probe -v -e agentpub 'echo ok'
 like "$OUT" "^ok$" "  codex-connect connects too"
 like "$OUT" "The agent signs with $tmp/keys/inagent.pub" "  the agent signing"
 ref agentall
-is "$SRC:$SOUT" "0:ok" "the named key in the agent, IdentitiesOnly no: ssh offers it first"
+is "$SRC:$(last_line "$SOUT")" "0:ok" "the named key in the agent, IdentitiesOnly no: ssh offers it first"
 probe -v -e agentall 'echo ok'
 like "$OUT" "^ok$" "  codex-connect too"
 unlike "$OUT" "Offering public key agentkey" "  before any other agent key"
@@ -194,7 +200,7 @@ SSH_AUTH_SOCK=$agent_sock ssh-add -q -d "$KEY.pub" 2>/dev/null
 # ---- IdentityFile inside a Match block -----------------------------------------------
 
 ref matched
-is "$SRC:$SOUT" "0:ok" "IdentityFile inside Match host/originalhost: ssh connects"
+is "$SRC:$(last_line "$SOUT")" "0:ok" "IdentityFile inside Match host/originalhost: ssh connects"
 probe -v -e matched 'echo ok'
 like "$OUT" "^ok$" "  codex-connect connects too"
 like "$OUT" "Authenticating with $KEY" "  with that key"
@@ -203,13 +209,13 @@ like "$OUT" "Authenticating with $KEY" "  with that key"
 
 n0=$(grep -c "ED25519-CERT" "$LOG")
 ref cert1
-is "$SRC:$SOUT" "0:ok" "user certificate beside the key (-cert.pub): ssh connects"
+is "$SRC:$(last_line "$SOUT")" "0:ok" "user certificate beside the key (-cert.pub): ssh connects"
 probe -v -e cert1 'echo ok'
 like "$OUT" "^ok$" "  codex-connect connects too"
 like "$OUT" "Authenticating with $tmp/keys/certkey-cert.pub \\(certificate\\)" \
     "  with the certificate"
 ref cert2
-is "$SRC:$SOUT" "0:ok" "user certificate named by CertificateFile: ssh connects"
+is "$SRC:$(last_line "$SOUT")" "0:ok" "user certificate named by CertificateFile: ssh connects"
 probe -v -e cert2 'echo ok'
 like "$OUT" "^ok$" "  codex-connect connects too"
 like "$OUT" "Authenticating with $tmp/certs/second.pub \\(certificate\\)" \
@@ -220,20 +226,20 @@ is "$(($(grep -c "Accepted publickey for $SSHD_USER .*ED25519-CERT" "$LOG") - n0
 # ---- -o ControlMaster=auto on the command line -------------------------------------------
 
 ref two -o ControlMaster=auto -o ControlPath="$tmp/cm-%C" -o ControlPersist=no
-is "$SRC:$SOUT" "0:ok" "-o ControlMaster=auto: ssh accepts it"
+is "$SRC:$(last_line "$SOUT")" "0:ok" "-o ControlMaster=auto: ssh accepts it"
 rm -f "$tmp"/cm-*
 probe -o ControlMaster=auto -o ControlPath="$tmp/cm-%C" -o ControlPersist=10m \
     -e two 'echo ok'
-is "$RC:$OUT" "0:ok" "  codex-connect accepts it too (no connection sharing, no warning)"
+is "$RC:$(last_line "$OUT")" "0:ok" "  codex-connect accepts it too (no connection sharing, no warning)"
 OUT=$("$CONNECT" -F "$CFG" -o ControlMaster=auto -o ControlPersist=yes -G two 2>&1)
 is "$?" 0 "  and so does codex-connect's command line"
 
 # ---- tokens in IdentityFile ---------------------------------------------------------------
 
 ref tokens
-is "$SRC:$SOUT" "0:ok" "IdentityFile with %r@%h-%p: ssh connects"
+is "$SRC:$(last_line "$SOUT")" "0:ok" "IdentityFile with %r@%h-%p: ssh connects"
 probe -e tokens 'echo ok'
-is "$RC:$OUT" "0:ok" "  codex-connect connects too"
+is "$RC:$(last_line "$OUT")" "0:ok" "  codex-connect connects too"
 
 # ---- every ssh_config keyword on the command line -------------------------------------------
 
