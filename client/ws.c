@@ -458,6 +458,10 @@ parse_request(struct ws_http *h)
 		return refuse(h, 405, "only GET upgrades to WebSocket");
 	if (count_fields(h, "Origin", &val) > 0)
 		return refuse(h, 403, "requests with an Origin are refused");
+	/* Health probes, as on the app server's own listener: answered, closed. */
+	if (!has_token(h, "Upgrade", "websocket") &&
+	    (strcmp(h->path, "/readyz") == 0 || strcmp(h->path, "/healthz") == 0))
+		return refuse(h, 200, "ok");
 	if (count_fields(h, "Transfer-Encoding", &val) > 0 ||
 	    ((n = count_fields(h, "Content-Length", &val)) > 0 &&
 	    (n > 1 || strcmp(val, "0") != 0)))
@@ -543,6 +547,7 @@ status_text(int status)
 {
 	switch (status) {
 	case 101: return "Switching Protocols";
+	case 200: return "OK";
 	case 400: return "Bad Request";
 	case 403: return "Forbidden";
 	case 405: return "Method Not Allowed";

@@ -72,8 +72,9 @@ void ws_http_free(struct ws_http *h);
  * the WebSocket stream. Returns:
  *   0   more bytes are needed (*used == len);
  *   1   the request is complete and acceptable (ws_http_status() is 101);
- *   PROTO_ERR_INVALID   the request is refused: answer with ws_http_response()
- *       and close (ws_http_status() is 400, 403, 405 or 426);
+ *   PROTO_ERR_INVALID   the request is answered without an upgrade: answer with
+ *       ws_http_response() and close (ws_http_status() is 200 for a health probe,
+ *       GET /readyz or /healthz without Origin, else 400, 403, 405 or 426);
  *   PROTO_ERR_TOO_LARGE the header passed WS_MAX_REQUEST bytes (status 431);
  * The result is sticky: later calls return it again and take nothing.
  * A request is acceptable when it is "GET <path> HTTP/1.1" with

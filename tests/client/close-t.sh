@@ -169,6 +169,29 @@ while True:
 PY
 like "$(cat "$T/ws")" '^ANSWER result' \
     "a pretty-printed request over the WebSocket (newlines inside) is answered"
+
+# Health probes on the socket, as on the app server's own listener.
+probe_http() {
+	python3 - "$T/s.sock" "$1" "$2" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(10)
+s.connect(sys.argv[1])
+extra = ("Origin: %s\r\n" % sys.argv[3]) if sys.argv[3] else ""
+s.sendall(("GET %s HTTP/1.1\r\nHost: localhost\r\n%s\r\n" % (sys.argv[2], extra)).encode())
+data = b""
+while True:
+    d = s.recv(4096)
+    if not d:
+        break
+    data += d
+print(data.split(b"\r\n", 1)[0].decode(), data.split(b"\r\n\r\n", 1)[-1].decode().strip())
+PY
+}
+is "$(probe_http /readyz '')" "HTTP/1.1 200 OK ok" "GET /readyz on the socket: 200 OK"
+is "$(probe_http /healthz '')" "HTTP/1.1 200 OK ok" "GET /healthz: 200 OK"
+like "$(probe_http /healthz http://evil.example)" "^HTTP/1.1 403 Forbidden" \
+    "  a request with an Origin: 403"
 kill "$cpid" 2>/dev/null
 wait "$cpid" 2>/dev/null
 
