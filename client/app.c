@@ -136,6 +136,8 @@ die_usage(void)
 	    "                     [--approval POLICY] [--json] [--yes] PROMPT\n"
 	    "       codex-connect [options] HOST status [--json]\n"
 	    "       codex-connect [options] HOST doctor [--json]\n"
+	    "       codex-connect [options] HOST exec-server   the remote `codex exec-server`\n"
+	    "                     on stdin/stdout (an environment for a local app server)\n"
 	    "       codex-connect [options] HOST install|uninstall [--sudo [--libexec DIR]]\n"
 	    "                     [-- REGISTER-OPTIONS]\n"
 	    "       codex-connect --list [--json]\n"
@@ -286,6 +288,13 @@ app_parse(int argc, char **argv, struct app_opts *o, int *done)
 			o->mode = APP_STATUS;
 		} else if (strcmp(cmd, "doctor") == 0) {
 			o->mode = APP_DOCTOR;
+		} else if (strcmp(cmd, "exec-server") == 0) {
+			/* A stdio exec-server environment for a local app server
+			 * (environments.toml: program codex-connect, args HOST
+			 * exec-server), resumable across link loss. */
+			o->mode = APP_STDIO;
+			if (o->link.backend == NULL)
+				o->link.backend = "exec-server";
 		} else if (strcmp(cmd, "install") == 0 || strcmp(cmd, "uninstall") == 0) {
 			o->mode = cmd[0] == 'i' ? APP_INSTALL : APP_UNINSTALL;
 			/* What follows `--` is for codex-subsystem register. */
@@ -304,7 +313,7 @@ app_parse(int argc, char **argv, struct app_opts *o, int *done)
 			}
 		} else {
 			fprintf(stderr, "codex-connect: unknown command \"%s\" (exec, "
-			    "status, doctor, install, uninstall, resume)\n", cmd);
+			    "exec-server, status, doctor, install, uninstall, resume)\n", cmd);
 			*done = 1;
 			return 2;
 		}

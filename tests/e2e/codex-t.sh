@@ -633,6 +633,9 @@ like "$OUT" '^OK initialize: executor 0\.169\.0' "--backend exec-server: \`codex
 like "$OUT" "^OK process: output 'out-42\\\\n', exit code 3" "  process/start runs a command; process/output and process/exited come back"
 like "$OUT" "^OK fs/readFile: 'a file read through the exec-server\\\\n'" "  fs/readFile reads a file"
 like "$OUT" '^OK exit 0$' "  codex-connect exits 0"
+drive exec-server --file "$T/work/hello.txt" -- "$CONNECT" -F "$CFG" devbox exec-server
+like "$OUT" "^OK process: output 'out-42\\\\n', exit code 3" \
+    "codex-connect HOST exec-server: the same, as an environment's program would run it"
 
 # ---- (f) nobody listens ---------------------------------------------------------------
 
