@@ -29,6 +29,7 @@
 #include "cxs_config.h"
 #include "client/app.h"
 #include "client/doctor.h"
+#include "client/envfile.h"
 #include "client/install.h"
 #include "client/sshconf.h"
 #include "client/ws.h"
@@ -140,6 +141,7 @@ die_usage(void)
 	    "                     on stdin/stdout (an environment for a local app server)\n"
 	    "       codex-connect [options] HOST install|uninstall [--sudo [--libexec DIR]]\n"
 	    "                     [-- REGISTER-OPTIONS]\n"
+	    "       codex-connect env add HOST [--id ID] [--default] | env list | env remove ID\n"
 	    "       codex-connect --list [--json]\n"
 	    "options: -F ssh_config  -p port  -l user  -i identity  -o Key=Value  -s subsystem\n"
 	    "         -v  -q  --socket PATH  --no-tui  --plain  --no-compress  --backend NAME\n"
@@ -152,7 +154,8 @@ app_parse(int argc, char **argv, struct app_opts *o, int *done)
 {
 	enum { O_STDIO = 256, O_SOCKET, O_NOTUI, O_PLAIN, O_NOCOMP, O_BACKEND, O_LIST,
 	    O_JSON, O_YES, O_CWD, O_MODEL, O_SANDBOX, O_APPROVAL, O_PING, O_DEAD,
-	    O_GIVEUP, O_CLOSEWAIT, O_NOBOOT, O_SUDO, O_LIBEXEC, O_VERSION, O_HELP,
+	    O_GIVEUP, O_CLOSEWAIT, O_NOBOOT, O_SUDO, O_LIBEXEC, O_ID, O_DEFAULT,
+	    O_VERSION, O_HELP,
 	    O_LAST };
 	static const struct option lo[] = {
 		{ "stdio", no_argument, NULL, O_STDIO },
@@ -174,6 +177,8 @@ app_parse(int argc, char **argv, struct app_opts *o, int *done)
 		{ "close-wait", required_argument, NULL, O_CLOSEWAIT },
 		{ "no-bootstrap", no_argument, NULL, O_NOBOOT },
 		{ "sudo", no_argument, NULL, O_SUDO },
+		{ "id", required_argument, NULL, O_ID },
+		{ "default", no_argument, NULL, O_DEFAULT },
 		{ "libexec", required_argument, NULL, O_LIBEXEC },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ "help", no_argument, NULL, O_HELP },
@@ -233,6 +238,8 @@ app_parse(int argc, char **argv, struct app_opts *o, int *done)
 		case O_CLOSEWAIT: o->close_wait_ms = (int)(atof(optarg) * 1000); break;
 		case O_NOBOOT: o->link.no_bootstrap = 1; break;
 		case O_SUDO: o->sudo = 1; break;
+		case O_ID: o->env_id = optarg; break;
+		case O_DEFAULT: o->env_default = 1; break;
 		case O_LIBEXEC: o->libexec = optarg; break;
 		case O_LAST: o->resume_last = 1; break;
 		case O_VERSION:
@@ -258,6 +265,20 @@ app_parse(int argc, char **argv, struct app_opts *o, int *done)
 		die_usage();
 		*done = 1;
 		return 2;
+	}
+	if (strcmp(argv[optind], "env") == 0) {
+		/* env add HOST | list | remove ID: no connection. */
+		o->mode = APP_ENV;
+		o->env_argv = argv + optind + 1;
+		o->env_argc = argc - optind - 1;
+		if (o->env_argc < 1 || (strcmp(o->env_argv[0], "list") != 0 &&
+		    o->env_argc != 2)) {
+			fprintf(stderr, "codex-connect: usage: env add HOST [--id ID] "
+			    "[--default] | env list | env remove ID\n");
+			*done = 1;
+			return 2;
+		}
+		return 0;
 	}
 	o->argv = argv;
 	o->host_arg = optind;
@@ -565,11 +586,25 @@ lc_ended(void *ctx, unsigned code, const char *reason)
 
 static const struct stream_ops lc_ops = { lc_message, lc_ended, lc_room };
 
+/* The client's remote session. 0, or -1 (said on stderr). */
+static int
+lc_open_stream(struct lclient *c)
+{
+	char err[600];
+
+	c->st = link_stream(c->app->link, &lc_ops, c, err, sizeof(err));
+	if (c->st == NULL) {
+		fprintf(stderr, "codex-connect: %s\n", err);
+		snprintf(c->app->start_err, sizeof(c->app->start_err), "%s", err);
+		return -1;
+	}
+	return 0;
+}
+
 static struct lclient *
 lc_new(struct app *a, enum lc_kind kind, int in, int out)
 {
 	struct lclient *c = calloc(1, sizeof(*c));
-	char err[600];
 
 	if (c == NULL)
 		return NULL;
@@ -582,12 +617,10 @@ lc_new(struct app *a, enum lc_kind kind, int in, int out)
 	c->lines = jsonl_new(FRAME_DEFAULT_MAX_MESSAGE);
 	if (c->obuf == NULL || c->lines == NULL)
 		goto fail;
-	c->st = link_stream(a->link, &lc_ops, c, err, sizeof(err));
-	if (c->st == NULL) {
-		fprintf(stderr, "codex-connect: %s\n", err);
-		snprintf(a->start_err, sizeof(a->start_err), "%s", err);
+	/* A socket client gets its remote session once it has said what it is:
+	 * a health probe needs none (and must not start a backend). */
+	if (kind != LC_SOCK && lc_open_stream(c) != 0)
 		goto fail;
-	}
 	if (in >= 0)
 		fcntl(in, F_SETFL, fcntl(in, F_GETFL) | O_NONBLOCK);
 	if (out >= 0 && out != in)
@@ -726,8 +759,9 @@ lc_read(struct lclient *c)
 			break;
 		case WS_KIND_JSONL:
 			c->proto = LP_JSONL;
-			if (c->nsniff > 0 &&
-			    jsonl_feed(c->lines, c->sniff, c->nsniff) != 0) {
+			if ((c->nsniff > 0 &&
+			    jsonl_feed(c->lines, c->sniff, c->nsniff) != 0) ||
+			    lc_open_stream(c) != 0) {
 				c->dead = 1;
 				return;
 			}
@@ -768,6 +802,10 @@ lc_read(struct lclient *c)
 		r = ws_http_feed(c->http, buf, (size_t)n, &used);
 		if (r == 0)
 			return;
+		if (r == 1 && lc_open_stream(c) != 0) {
+			c->dead = 1;
+			return;
+		}
 		PROTO_IGNORE(ws_http_response(c->http, c->obuf));
 		if (r < 0) {
 			c->closing = 1;
@@ -1445,6 +1483,73 @@ do_list(struct app_opts *o)
 	return 0;
 }
 
+/* ---- env: environments.toml -------------------------------------------- */
+
+static void
+env_print(void *ctx, const char *id, int ours, int is_default)
+{
+	(void)ctx;
+	printf("%-24s %s%s\n", id[0] ? id : "(no id)", ours ? "codex-connect" : "yours",
+	    is_default ? ", default" : "");
+}
+
+/*
+ * `env add HOST [--id ID] [--default]`, `env list`, `env remove ID`: the local app
+ * server's environments ($CODEX_HOME/environments.toml, client/envfile.h), each
+ * added one running `codex-connect HOST exec-server`.
+ */
+static int
+env_command(const struct app_opts *o)
+{
+	const char *home = getenv("CODEX_HOME"), *uhome = getenv("HOME");
+	char path[4200], dir[4096], self[4096], err[600];
+	const char *args[2];
+	struct envfile *f;
+	ssize_t n;
+	int r = 0;
+
+	if (home != NULL && *home != '\0')
+		snprintf(dir, sizeof(dir), "%s", home);
+	else
+		snprintf(dir, sizeof(dir), "%s/.codex", uhome ? uhome : ".");
+	snprintf(path, sizeof(path), "%s/environments.toml", dir);
+	if ((f = envfile_load(path, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "codex-connect: %s\n", err);
+		return 1;
+	}
+	if (strcmp(o->env_argv[0], "list") == 0) {
+		envfile_each(f, env_print, NULL);
+		envfile_free(f);
+		return 0;
+	}
+	if (strcmp(o->env_argv[0], "add") == 0) {
+		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		self[n > 0 ? n : 0] = '\0';
+		args[0] = o->env_argv[1];
+		args[1] = "exec-server";
+		(void)mkdir(dir, 0700);
+		r = envfile_add(f, o->env_id ? o->env_id : o->env_argv[1],
+		    self[0] ? self : "codex-connect", args, 2, o->env_default, err,
+		    sizeof(err));
+	} else if (strcmp(o->env_argv[0], "remove") == 0)
+		r = envfile_remove(f, o->env_argv[1], err, sizeof(err));
+	else {
+		snprintf(err, sizeof(err), "unknown env command \"%s\" (add, list, "
+		    "remove)", o->env_argv[0]);
+		r = -1;
+	}
+	if (r == 0 && envfile_save(f, path, err, sizeof(err)) != 0)
+		r = -1;
+	envfile_free(f);
+	if (r != 0) {
+		fprintf(stderr, "codex-connect: %s\n", err);
+		return 1;
+	}
+	printf("%s %s\n", strcmp(o->env_argv[0], "add") == 0 ? "added to" :
+	    "removed from", path);
+	return 0;
+}
+
 /* ---- the loop ------------------------------------------------------------ */
 
 /*
@@ -1570,6 +1675,8 @@ app_run(struct app_opts *o)
 		return do_list(o);
 	if (o->mode == APP_DOCTOR)
 		return doctor_run(o);
+	if (o->mode == APP_ENV)
+		return env_command(o);
 	if (o->mode == APP_INSTALL || o->mode == APP_UNINSTALL) {
 		o->link.build_dirs = build_dirs();
 		return install_run(o, o->mode == APP_UNINSTALL);

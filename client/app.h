@@ -16,6 +16,7 @@ enum app_mode {
 	APP_STATUS,       /* codex-ssh/status */
 	APP_DOCTOR,       /* checks, ok/warn/fail (doctor.h) */
 	APP_INSTALL,      /* install.h */
+	APP_ENV,          /* env add|list|remove: environments.toml (envfile.h) */
 	APP_UNINSTALL,
 	APP_LIST          /* ssh_config aliases */
 };
@@ -34,6 +35,10 @@ struct app_opts {
 	const char *libexec;       /* install --sudo: where the copy goes */
 	char **reg_args;           /* install/uninstall: after `--`, for register */
 	int nreg_args;
+	char **env_argv;           /* env: the words after "env" */
+	int env_argc;
+	const char *env_id;        /* env add --id */
+	int env_default;           /* env add --default */
 	int close_wait_ms;         /* --stdio: after stdin EOF, wait at most this
 				    * for the remote session to end (30 s) */
 	/* `HOST resume [ID | --last]`: the TUI starts as `codex --remote URL resume

@@ -256,6 +256,19 @@ read_hello(uint8_t *pre, size_t cap, size_t max_message, int *has_token,
 	return 4 + (ssize_t)len;
 }
 
+/*
+ * Whether sshd has closed the channel (our stdin) meanwhile: its client is gone,
+ * and starting a host or a session for it would only leave them behind.
+ */
+static int
+channel_gone(void)
+{
+	struct pollfd pf = { .fd = 0, .events = POLLIN };
+
+	return poll(&pf, 1, 0) > 0 && (pf.revents & (POLLHUP | POLLERR | POLLNVAL)) &&
+	    !(pf.revents & POLLIN);
+}
+
 /* The identity of the host that holds the session of token; 0 or -1 (none). */
 static int
 find_session_host(const struct sconf *c, const uint8_t *token,
@@ -319,6 +332,11 @@ attach_to_host(const struct sconf *c, const char *conf_path, const char *backend
 	/* A host may exit (idle) between our connect and its accept: the channel
 	 * was not taken then, so try again, up to three times. */
 	for (tries = 0; tries < 3; tries++) {
+		if (channel_gone()) {
+			log_info("the channel closed before a session host took it");
+			free(att);
+			return 0;
+		}
 		if ((fd = serve_connect_host(c, conf_path, id, strcmp(id, own) == 0, err,
 		    sizeof(err))) < 0)
 			break;
