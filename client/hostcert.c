@@ -20,6 +20,7 @@
 #include <sodium.h>
 
 #include "client/hostcert.h"
+#include "client/sshconf.h"
 
 #define ED25519_PK	32
 #define ED25519_SIG	64
@@ -470,31 +471,6 @@ hostcert_verify(const struct hostcert *c)
 
 /* ---- the rules ----------------------------------------------------------- */
 
-/* OpenSSH's match_pattern(): '*' any run, '?' any one byte, case-sensitive;
- * one backtrack point, so hostile patterns stay O(n * m). */
-static int
-glob(const char *s, const uint8_t *p, size_t plen)
-{
-	const uint8_t *pe = p + plen, *star = NULL;
-	const char *resume = NULL;
-
-	while (*s != '\0') {
-		if (p < pe && *p == '*') {
-			star = ++p;
-			resume = s;
-		} else if (p < pe && (*p == '?' || *p == (uint8_t)*s)) {
-			p++;
-			s++;
-		} else if (star != NULL) {
-			p = star;
-			s = ++resume;
-		} else
-			return 0;
-	}
-	while (p < pe && *p == '*')
-		p++;
-	return p == pe;
-}
 
 int
 hostcert_check(const struct hostcert *c, const char *name, uint64_t now,
@@ -529,7 +505,7 @@ hostcert_check(const struct hostcert *c, const char *name, uint64_t now,
 			*reason = "Certificate invalid: bad principal list";
 			return -1;
 		}
-		if (glob(name, pr.p, pr.len))
+		if (sshconf_match_glob(name, (const char *)pr.p, pr.len, 0))
 			break;
 	}
 	if (c->ncritical != 0) {

@@ -36,6 +36,7 @@
 
 #include "client/hostcert.h"
 #include "client/hostkey.h"
+#include "client/sshconf.h"
 #include "client/prompt.h"
 #include "client/sshconn.h"
 #include "client/sshconn-int.h"
@@ -286,31 +287,6 @@ match_hashed(const char *name, const char *field)
 
 /* ---- host patterns: OpenSSH's match_pattern_list(), lower case ----------- */
 
-/* '*' any run, '?' any one character; p is plen bytes, s is lowercase.
- * Iterative with one backtrack point, so hostile patterns stay O(n * m). */
-static int
-glob_ci(const char *s, const char *p, size_t plen)
-{
-	const char *pe = p + plen, *star = NULL, *resume = NULL;
-
-	while (*s != '\0') {
-		if (p < pe && *p == '*') {
-			star = ++p;
-			resume = s;
-		} else if (p < pe && (*p == '?' ||
-		    tolower((unsigned char)*p) == (unsigned char)*s)) {
-			p++;
-			s++;
-		} else if (star != NULL) {
-			p = star;
-			s = ++resume;
-		} else
-			return 0;
-	}
-	while (p < pe && *p == '*')
-		p++;
-	return p == pe;
-}
 
 /* 1 when a pattern of the comma-separated list matches name and no !negated
  * one does. */
@@ -324,7 +300,7 @@ match_patterns(const char *name, const char *list)
 	while (*p != '\0') {
 		n = strcspn(p, ",");
 		neg = *p == '!';
-		if (glob_ci(name, p + neg, n - (size_t)neg)) {
+		if (sshconf_match_glob(name, p + neg, n - (size_t)neg, 1)) {
 			if (neg)
 				return 0;
 			got = 1;

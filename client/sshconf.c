@@ -192,20 +192,17 @@ is_pattern(const char *s)
 	return *s == '!' || strpbrk(s, "*?") != NULL;
 }
 
-/*
- * ssh's Host pattern match: '*' any run, '?' any one character, case-sensitive.
- * Iterative with one backtrack point, so hostile patterns stay O(n * m).
- */
-static int
-glob_match(const char *s, const char *p)
+int
+sshconf_match_glob(const char *s, const char *p, size_t plen, int fold)
 {
-	const char *star = NULL, *resume = NULL;
+	const char *pe = p + plen, *star = NULL, *resume = NULL;
 
 	while (*s != '\0') {
-		if (*p == '*') {
+		if (p < pe && *p == '*') {
 			star = ++p;
 			resume = s;
-		} else if (*p == '?' || *p == *s) {
+		} else if (p < pe && (*p == '?' || *p == *s || (fold &&
+		    tolower((unsigned char)*p) == tolower((unsigned char)*s)))) {
 			p++;
 			s++;
 		} else if (star != NULL) {
@@ -214,9 +211,15 @@ glob_match(const char *s, const char *p)
 		} else
 			return 0;
 	}
-	while (*p == '*')
+	while (p < pe && *p == '*')
 		p++;
-	return *p == '\0';
+	return p == pe;
+}
+
+static int
+glob_match(const char *s, const char *p)
+{
+	return sshconf_match_glob(s, p, strlen(p), 0);
 }
 
 /* ---- tokenising one line -------------------------------------------------- */

@@ -120,6 +120,13 @@ size_t sshconf_nlines(const struct sshconf *cfg) PROTO_NONNULL(1);
 int sshconf_get_line(const struct sshconf *cfg, size_t i,
     struct sshconf_line *out) PROTO_NONNULL(1, 3);
 
+/*
+ * OpenSSH's match_pattern(): '*' any run, '?' any one character, over the plen
+ * bytes of p (no NUL needed), case-folded when fold. One backtrack point, so
+ * hostile patterns stay O(n * m). 1 on a match.
+ */
+int sshconf_match_glob(const char *s, const char *p, size_t plen, int fold)
+    PROTO_NONNULL(1, 2);
 /* 1 when s matches pattern as a Host pattern does: * any run, ? any one
  * character, case-sensitive, no negation. */
 int sshconf_match_pattern(const char *s, const char *pattern)
