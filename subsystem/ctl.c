@@ -452,8 +452,8 @@ ctl_alive_clear(const char *statedir, const char *id)
  * reaper is slow) and, where /proc tells, runs as codex-subsystem (not a pid
  * reused since).
  */
-static int
-host_running(pid_t pid)
+int
+ctl_host_alive(pid_t pid)
 {
 	char path[64], buf[512];
 	const char *p;
@@ -520,7 +520,7 @@ ctl_killed_hosts(const char *statedir)
 		if (fscanf(f, "%ld %63s", &pid, markboot) < 1)
 			pid = 0;
 		fclose(f);
-		if (pid > 0 && strcmp(markboot, boot) == 0 && host_running((pid_t)pid))
+		if (pid > 0 && strcmp(markboot, boot) == 0 && ctl_host_alive((pid_t)pid))
 			continue;
 		(void)unlink(path);
 		/* Gone with a reboot: not the machine's habit. */
@@ -537,4 +537,15 @@ ctl_killed_hosts(const char *statedir)
 		}
 	}
 	return count;
+}
+
+pid_t
+ctl_peer_pid(int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+		return 0;
+	return cred.pid;
 }

@@ -69,6 +69,11 @@ int ctl_serve(const char *dir, const char *id, int *lockfd, char *err,
 int ctl_connect(const char *dir, const char *id);
 /* Whether the peer of a connected unix socket runs as our uid. */
 int ctl_peer_ok(int fd);
+/* The pid of a connected peer (0 if unknown). */
+pid_t ctl_peer_pid(int fd);
+/* Whether pid is a live session host: it exists, is no zombie and (where /proc
+ * tells) runs as codex-subsystem. */
+int ctl_host_alive(pid_t pid);
 /*
  * The identities of the host sockets in dir (at most max, in no order). Returns
  * how many were written to ids.

@@ -533,6 +533,8 @@ serve_stop_hosts(const struct sconf *c, char *err, size_t errlen)
 {
 	char dir[4096], ids[CTL_MAX_HOSTS][CTL_ID_LEN + 1], b[64];
 	int fd[CTL_MAX_HOSTS], n, i, left, rc = 0;
+	pid_t pid[CTL_MAX_HOSTS] = { 0 };
+	struct timespec tick = { 0, 10 * 1000 * 1000 };
 	time_t deadline = time(NULL) + 20;
 	struct pollfd pf;
 	ssize_t r;
@@ -542,6 +544,7 @@ serve_stop_hosts(const struct sconf *c, char *err, size_t errlen)
 	n = ctl_hosts(dir, ids, CTL_MAX_HOSTS);
 	for (i = 0; i < n; i++)
 		if ((fd[i] = ctl_connect(dir, ids[i])) >= 0 &&
+		    ((pid[i] = ctl_peer_pid(fd[i])), 1) &&
 		    ctl_send(fd[i], CTL_STOP, NULL, 0, NULL, 0) != 0) {
 			close(fd[i]);
 			fd[i] = -1;
@@ -565,6 +568,10 @@ serve_stop_hosts(const struct sconf *c, char *err, size_t errlen)
 				break;
 		}
 		close(fd[i]);
+		/* It closes its end a moment before its process is gone: wait for
+		 * that too, so nothing of it is left when stop returns. */
+		while (pid[i] > 0 && ctl_host_alive(pid[i]) && time(NULL) <= deadline)
+			nanosleep(&tick, NULL);
 	}
 	return rc;
 }
