@@ -31,6 +31,7 @@
 #include "client/doctor.h"
 #include "client/envfile.h"
 #include "client/install.h"
+#include "client/share.h"
 #include "client/sshconf.h"
 #include "client/ws.h"
 #include "proto/buf.h"
@@ -146,7 +147,7 @@ die_usage(void)
 	    "options: -F ssh_config  -p port  -l user  -i identity  -o Key=Value  -s subsystem\n"
 	    "         -v  -q  --socket PATH  --no-tui  --plain  --no-compress  --backend NAME\n"
 	    "         --ping-interval S  --dead-after S  --give-up S  --close-wait S\n"
-	    "         --no-bootstrap\n");
+	    "         --no-bootstrap  --no-share  -O check|exit (the connection master)\n");
 }
 
 int
@@ -155,7 +156,7 @@ app_parse(int argc, char **argv, struct app_opts *o, int *done)
 	enum { O_STDIO = 256, O_SOCKET, O_NOTUI, O_PLAIN, O_NOCOMP, O_BACKEND, O_LIST,
 	    O_JSON, O_YES, O_CWD, O_MODEL, O_SANDBOX, O_APPROVAL, O_PING, O_DEAD,
 	    O_GIVEUP, O_CLOSEWAIT, O_NOBOOT, O_SUDO, O_LIBEXEC, O_ID, O_DEFAULT,
-	    O_VERSION, O_HELP,
+	    O_VERSION, O_HELP, O_NOSHARE,
 	    O_LAST };
 	static const struct option lo[] = {
 		{ "stdio", no_argument, NULL, O_STDIO },
@@ -176,6 +177,7 @@ app_parse(int argc, char **argv, struct app_opts *o, int *done)
 		{ "give-up", required_argument, NULL, O_GIVEUP },
 		{ "close-wait", required_argument, NULL, O_CLOSEWAIT },
 		{ "no-bootstrap", no_argument, NULL, O_NOBOOT },
+		{ "no-share", no_argument, NULL, O_NOSHARE },
 		{ "sudo", no_argument, NULL, O_SUDO },
 		{ "id", required_argument, NULL, O_ID },
 		{ "default", no_argument, NULL, O_DEFAULT },
@@ -195,7 +197,7 @@ app_parse(int argc, char **argv, struct app_opts *o, int *done)
 	o->link.compress = 1;
 	o->close_wait_ms = 30000;
 	o->link.subsystem = "codex";
-	while ((c = getopt_long(argc, argv, "F:p:l:i:o:s:vqhG", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "F:p:l:i:o:O:s:vqhG", lo, NULL)) != -1) {
 		switch (c) {
 		case 'F': so->config_file = optarg; break;
 		case 'p': so->port = atoi(optarg); break;
@@ -237,6 +239,15 @@ app_parse(int argc, char **argv, struct app_opts *o, int *done)
 		case O_GIVEUP: o->link.give_up_ms = (int)(atof(optarg) * 1000); break;
 		case O_CLOSEWAIT: o->close_wait_ms = (int)(atof(optarg) * 1000); break;
 		case O_NOBOOT: o->link.no_bootstrap = 1; break;
+		case O_NOSHARE: o->link.no_share = 1; break;
+		case 'O':
+			if (strcmp(optarg, "check") != 0 && strcmp(optarg, "exit") != 0) {
+				fprintf(stderr, "codex-connect: -O takes check or exit\n");
+				*done = 1;
+				return 2;
+			}
+			o->ctl = optarg;
+			break;
 		case O_SUDO: o->sudo = 1; break;
 		case O_ID: o->env_id = optarg; break;
 		case O_DEFAULT: o->env_default = 1; break;
@@ -283,6 +294,15 @@ app_parse(int argc, char **argv, struct app_opts *o, int *done)
 	o->argv = argv;
 	o->host_arg = optind;
 	so->host = argv[optind++];
+	if (o->ctl != NULL) {
+		o->mode = APP_CTL;
+		if (optind < argc) {
+			die_usage();
+			*done = 1;
+			return 2;
+		}
+		return 0;
+	}
 	if (dump) {
 		/* What ssh -G prints: the options resolved for HOST. */
 		char derr[1024];
@@ -1427,6 +1447,28 @@ start_tui(struct app *a)
 
 /* ---- --list ------------------------------------------------------------- */
 
+/* -O check|exit HOST, as ssh -O: the connection master of HOST. */
+static int
+do_ctl(struct app_opts *o)
+{
+	struct share_where w;
+	char err[700];
+	int r;
+
+	if (sodium_init() < 0)
+		return 255;
+	r = share_where(&o->link.ssh, PACKAGE_VERSION, &w, err, sizeof(err));
+	if (r <= 0) {
+		fprintf(stderr, "codex-connect: %s\n", err);
+		return 255;
+	}
+	if (share_control(&w, o->ctl, err, sizeof(err)) != 0) {
+		fprintf(stderr, "codex-connect: %s\n", err);
+		return 255;
+	}
+	return 0;
+}
+
 static int
 do_list(struct app_opts *o)
 {
@@ -1668,11 +1710,14 @@ app_run(struct app_opts *o)
 	size_t cap = 0, n, i;
 	struct sigaction sa;
 	char err[1024];
-	int have_link_fd;
+	int have_link_fd, nlink;
+	size_t first;
 	int64_t drain_until = 0;
 
 	if (o->mode == APP_LIST)
 		return do_list(o);
+	if (o->mode == APP_CTL)
+		return do_ctl(o);
 	if (o->mode == APP_DOCTOR)
 		return doctor_run(o);
 	if (o->mode == APP_ENV)
@@ -1784,7 +1829,8 @@ app_run(struct app_opts *o)
 				break;
 			}
 		}
-		n = 0;
+		nlink = link_npollfds(a.link);
+		n = nlink;
 		for (c = a.clients; c != NULL; c = c->next)
 			n += 2;
 		if (n + 3 > cap) {
@@ -1793,13 +1839,11 @@ app_run(struct app_opts *o)
 			if (pf == NULL)
 				return 1;
 		}
-		n = 0;
-		have_link_fd = link_pollfd(a.link, &pf[n]);
-		if (!have_link_fd)
-			pf[n] = (struct pollfd){ .fd = -1 };
-		n++;
-		pf[n++] = (struct pollfd){ .fd = sigpipe_fds[0], .events = POLLIN };
-		pf[n++] = (struct pollfd){ .fd = a.lfd, .events = POLLIN };
+		have_link_fd = link_pollfds(a.link, pf + 2, nlink);
+		n = 2 + have_link_fd;
+		pf[0] = (struct pollfd){ .fd = sigpipe_fds[0], .events = POLLIN };
+		pf[1] = (struct pollfd){ .fd = a.lfd, .events = POLLIN };
+		first = n;
 		for (c = a.clients; c != NULL; c = c->next) {
 			int rd = c->in >= 0 && !c->in_eof && !c->closing && !c->dead;
 
@@ -1809,15 +1853,15 @@ app_run(struct app_opts *o)
 		}
 		if (poll(pf, n, (int)timeout) < 0 && errno != EINTR)
 			break;
-		if (pf[1].revents) {
+		if (pf[0].revents) {
 			char buf[64];
 
 			while (read(sigpipe_fds[0], buf, sizeof(buf)) > 0)
 				;
 		}
-		if (pf[2].revents)
+		if (pf[1].revents)
 			sock_accept(&a);
-		i = 3;
+		i = first;
 		for (c = a.clients; c != NULL; c = c->next) {
 			if (i + 1 >= n)
 				break;
@@ -1825,7 +1869,7 @@ app_run(struct app_opts *o)
 				lc_read(c);
 			i += 2;
 		}
-		link_run(a.link, have_link_fd ? &pf[0] : NULL);
+		link_run(a.link, pf + 2, have_link_fd);
 		for (c = a.clients; c != NULL; c = c->next)
 			if (!c->dead)
 				lc_write(c);

@@ -18,13 +18,15 @@ enum app_mode {
 	APP_INSTALL,      /* install.h */
 	APP_ENV,          /* env add|list|remove: environments.toml (envfile.h) */
 	APP_UNINSTALL,
-	APP_LIST          /* ssh_config aliases */
+	APP_LIST,         /* ssh_config aliases */
+	APP_CTL           /* -O check|exit: the connection master */
 };
 
 struct app_opts {
 	enum app_mode mode;
 	struct link_opts link;
 	const char *socket_path;   /* --socket */
+	const char *ctl;           /* -O check|exit */
 	int no_tui;
 	int json;                  /* --json for exec, status, doctor and --list */
 	int yes;                   /* exec: accept approvals without a terminal */

@@ -1,5 +1,7 @@
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "client/chanio.h"
 
@@ -89,4 +91,63 @@ chanio_boot_io(struct chanio *c, struct boot_io *io)
 	io->write = cio_write;
 	io->errtail = cio_errtail;
 	io->exit_note = cio_exit_note;
+}
+
+int
+chanio_open_session(struct sshconn *c, const struct chanio_req *r,
+    int *bootstrap, ssh_channel *ch, uint8_t **pre, size_t *prelen, int *plain,
+    char *err, size_t errlen)
+{
+	ssh_session sess = sshconn_session(c);
+	struct boot_opts bo;
+	struct boot_io io;
+	struct chanio cio;
+	ssh_channel exec = NULL;
+	char why[600], berr[900];
+	int rc, was = ssh_is_blocking(sess);
+
+	*plain = 0;
+	ssh_set_blocking(sess, 1);
+	rc = *bootstrap ? SSHCONN_ERR_REFUSED :
+	    sshconn_open_channel(c, r->subsystem, ch, why, sizeof(why));
+	if (rc == 0) {
+		*pre = NULL;
+		*prelen = 0;
+		goto out;
+	}
+	if (rc != SSHCONN_ERR_REFUSED || r->no_bootstrap) {
+		snprintf(err, errlen, "%s", why);
+		goto out;
+	}
+	/* Not registered: bootstrap through the login shell, from now on for
+	 * every channel of this connection. */
+	if (!*bootstrap && r->verbose)
+		fprintf(stderr, "codex-connect: %s; trying the exec fallback\n", why);
+	*bootstrap = 1;
+	if ((rc = sshconn_open_exec(c, BOOT_COMMAND, &exec, err, errlen)) != 0)
+		goto out;
+	memset(&bo, 0, sizeof(bo));
+	bo.version = r->version;
+	bo.build_dirs = r->build_dirs;
+	bo.host = r->host;
+	bo.verbose = r->verbose;
+	bo.progress = r->progress;
+	bo.no_appserver = r->no_bootstrap;
+	cio.sess = sess;
+	cio.ch = exec;
+	chanio_boot_io(&cio, &io);
+	*pre = NULL;
+	*prelen = 0;
+	if ((rc = boot_run(&io, &bo, pre, prelen, plain, berr,
+	    sizeof(berr))) != 0) {
+		snprintf(err, errlen, "%s", berr);
+		ssh_channel_free(exec);
+		rc = rc == BOOT_ERR_IO && !ssh_is_connected(sess) ?
+		    SSHCONN_ERR_PROTOCOL : SSHCONN_ERR_REFUSED;
+		goto out;
+	}
+	*ch = exec;
+out:
+	ssh_set_blocking(sess, was);
+	return rc;
 }

@@ -19,6 +19,7 @@
 #include "bootstrap/boot.h"
 #include "client/chanio.h"
 #include "client/link.h"
+#include "client/share.h"
 #include "proto/buf.h"
 #include "proto/jsonl.h"
 #include "proto/tunnel.h"
@@ -32,11 +33,11 @@ struct stream {
 	struct link *l;
 	const struct stream_ops *ops;
 	void *ctx;
-	ssh_channel ch;
+	ssh_channel ch;             /* direct */
+	struct share_chan *sc;      /* through the connection master */
 	struct tunnel *t;           /* framed */
 	struct jsonl_reader *lines; /* plain: from the remote */
 	struct buf *out;            /* bytes for the channel */
-	struct chanio cio;          /* the bootstrap's view of the channel */
 	uint8_t *pre;               /* bytes the bootstrap read past its last answer */
 	size_t prelen;
 	int64_t last_rx_ms;
@@ -66,6 +67,9 @@ struct link {
 	char target[300];
 	int bootstrap;              /* the subsystem was refused: use the exec fallback */
 	int told_attached;          /* the server's "attached" note was shown */
+	int sharing;                /* channels go through the master at sw */
+	int suspect;                /* went down for silence: probe the master */
+	struct share_where sw;
 };
 
 static int64_t
@@ -102,6 +106,8 @@ stream_drop_channel(struct stream *s)
 		ssh_channel_free(s->ch);
 		s->ch = NULL;
 	}
+	share_chan_free(s->sc);
+	s->sc = NULL;
 	s->prelen = 0;
 	buf_reset(s->out);
 }
@@ -116,77 +122,64 @@ stream_end(struct stream *s, unsigned code, const char *reason)
 	snprintf(s->end_reason, sizeof(s->end_reason), "%s", reason);
 }
 
-/*
- * The subsystem is not registered: run the bootstrap on an exec channel, which
- * ends with codex-subsystem running on it (bootstrap/boot.h).
- */
-static int
-stream_bootstrap(struct stream *s, char *err, size_t errlen)
+/* What a stream's channel needs, from the link's options. */
+static void
+link_req(struct link *l, struct chanio_req *r)
 {
-	struct link *l = s->l;
-	struct boot_opts bo;
-	struct boot_io io;
-	char berr[900];
-	int r, plain = 0;
+	memset(r, 0, sizeof(*r));
+	r->subsystem = l->o.subsystem;
+	r->no_bootstrap = l->o.no_bootstrap;
+	r->version = l->o.version;
+	r->build_dirs = l->o.build_dirs;
+	r->host = l->target;
+	r->verbose = l->o.ssh.verbose > 0;
+	r->progress = !l->o.quiet && isatty(2);
+}
 
-	r = sshconn_open_exec(l->c, BOOT_COMMAND, &s->ch, err, errlen);
-	if (r != 0)
-		return r;
-	memset(&bo, 0, sizeof(bo));
-	bo.version = l->o.version;
-	bo.build_dirs = l->o.build_dirs;
-	bo.host = l->target;
-	bo.verbose = l->o.ssh.verbose > 0;
-	bo.progress = !l->o.quiet && isatty(2);
-	s->cio.sess = sshconn_session(l->c);
-	s->cio.ch = s->ch;
-	chanio_boot_io(&s->cio, &io);
-	free(s->pre);
-	s->pre = NULL;
-	s->prelen = 0;
-	bo.no_appserver = l->o.no_bootstrap;
-	if ((r = boot_run(&io, &bo, &s->pre, &s->prelen, &plain, berr,
-	    sizeof(berr))) != 0) {
-		snprintf(err, errlen, "%s", berr);
-		ssh_channel_free(s->ch);
-		s->ch = NULL;
-		return r == BOOT_ERR_IO && !ssh_is_connected(sshconn_session(l->c)) ?
-		    SSHCONN_ERR_PROTOCOL : SSHCONN_ERR_REFUSED;
-	}
-	if (plain && s->t != NULL) {
-		/* The plain app server: this stream speaks JSONL from now on. */
-		tunnel_free(s->t);
-		s->t = NULL;
-		if (s->lines == NULL &&
-		    (s->lines = jsonl_new(FRAME_DEFAULT_MAX_MESSAGE)) == NULL) {
-			snprintf(err, errlen, "out of memory");
-			return SSHCONN_ERR_NOMEM;
-		}
+/* The remote runs the plain app server (the bootstrap's last resort): this
+ * stream speaks JSONL from now on. */
+static int
+stream_go_plain(struct stream *s, char *err, size_t errlen)
+{
+	if (s->t == NULL)
+		return 0;
+	tunnel_free(s->t);
+	s->t = NULL;
+	if (s->lines == NULL &&
+	    (s->lines = jsonl_new(FRAME_DEFAULT_MAX_MESSAGE)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return SSHCONN_ERR_NOMEM;
 	}
 	return 0;
 }
 
-/* Opens the channel of s and starts (or resumes) its session. */
+/* share_open() found no master (or it went away): the link is down. */
+#define ATTACH_NO_MASTER 1
+
+/*
+ * Opens the channel of s (directly, or through the connection master) and
+ * starts (or resumes) its session. 0, ATTACH_NO_MASTER, or an SSHCONN_ERR_*
+ * code with err.
+ */
 static int
 stream_attach(struct stream *s, char *err, size_t errlen)
 {
 	struct link *l = s->l;
-	char why[600];
-	int r;
+	struct chanio_req req;
+	int r, plain = 0;
 
-	r = l->bootstrap ? SSHCONN_ERR_REFUSED :
-	    sshconn_open_channel(l->c, l->o.subsystem, &s->ch, why, sizeof(why));
-	if (r == SSHCONN_ERR_REFUSED && !l->o.no_bootstrap) {
-		/* Not registered: bootstrap through the login shell, from now on
-		 * for every stream of this link. */
-		if (!l->bootstrap && l->o.ssh.verbose > 0)
-			fprintf(stderr, "codex-connect: %s; trying the exec fallback\n",
-			    why);
-		l->bootstrap = 1;
-		r = stream_bootstrap(s, err, errlen);
-	} else if (r != 0)
-		snprintf(err, errlen, "%s", why);
+	link_req(l, &req);
+	free(s->pre);
+	s->pre = NULL;
+	s->prelen = 0;
+	if (l->sharing)
+		r = share_open(&l->sw, &req, &s->sc, &plain, err, errlen);
+	else
+		r = chanio_open_session(l->c, &req, &l->bootstrap, &s->ch, &s->pre,
+		    &s->prelen, &plain, err, errlen);
 	if (r != 0)
+		return r;
+	if (plain && (r = stream_go_plain(s, err, errlen)) != 0)
 		return r;
 	buf_reset(s->out);
 	if (s->t != NULL && tunnel_connect(s->t, s->out) != 0) {
@@ -250,6 +243,39 @@ backoff_ms(int attempts, int64_t down_for_ms)
 	return d / 2 + (int64_t)randombytes_uniform((uint32_t)(d / 2 + 1));
 }
 
+/*
+ * Gets the connection: through the master when sharing (starting one if none
+ * listens), else a direct one. 0, or an SSHCONN_ERR_* code with err. Without a
+ * master to use or start, the link connects directly from now on.
+ */
+static int
+link_connect(struct link *l, const struct sshconn_opts *o, char *err,
+    size_t errlen)
+{
+	struct chanio_req req;
+	int r;
+
+	if (l->sharing) {
+		link_req(l, &req);
+		if (l->suspect) {
+			(void)share_probe(&l->sw);
+			l->suspect = 0;
+		}
+		r = share_ensure(&l->sw, o, &req, err, errlen);
+		if (r <= 0)
+			return r;
+		if (l->o.ssh.verbose > 0)
+			fprintf(stderr, "codex-connect: %s; connecting directly\n", err);
+		l->sharing = 0;
+	}
+	if ((r = sshconn_open(o, &l->c, err, errlen)) != 0)
+		return r;
+	ssh_set_blocking(sshconn_session(l->c), 0);
+	if (l->ev != NULL)
+		ssh_event_add_session(l->ev, sshconn_session(l->c));
+	return 0;
+}
+
 static void
 try_reconnect(struct link *l)
 {
@@ -259,7 +285,7 @@ try_reconnect(struct link *l)
 	int64_t now;
 
 	l->attempts++;
-	r = sshconn_open(&l->reconnect_ssh, &l->c, err, sizeof(err));
+	r = link_connect(l, &l->reconnect_ssh, err, sizeof(err));
 	if (r != 0) {
 		if (r == SSHCONN_ERR_HOSTKEY || r == SSHCONN_ERR_AUTH ||
 		    r == SSHCONN_ERR_ARG) {
@@ -289,15 +315,23 @@ try_reconnect(struct link *l)
 		return;
 	}
 	l->up = 1;
-	ssh_set_blocking(sshconn_session(l->c), 0);
-	if (l->ev != NULL)
-		ssh_event_add_session(l->ev, sshconn_session(l->c));
 	for (s = l->streams; s != NULL; s = s->next) {
 		if (s->dead)
 			continue;
-		ssh_set_blocking(sshconn_session(l->c), 1);
 		r = stream_attach(s, err, sizeof(err));
-		ssh_set_blocking(sshconn_session(l->c), 0);
+		if (l->sharing && r == SSHCONN_ERR_PROTOCOL)
+			r = ATTACH_NO_MASTER;  /* its connection failed: a new one */
+		if (r == ATTACH_NO_MASTER) {
+			/* The master went away again: the next attempt starts one. */
+			l->up = 0;
+			for (s = l->streams; s != NULL; s = s->next)
+				stream_drop_channel(s);
+			now = now_ms();
+			l->next_try_ms = now + backoff_ms(l->attempts,
+			    now - l->down_since_ms);
+			status(l, "reconnect attempt %d failed: %s", l->attempts, err);
+			return;
+		}
 		if (r != 0)
 			stream_end(s, FRAME_CODE_INTERNAL, err);
 		else
@@ -311,6 +345,8 @@ struct link *
 link_open(const struct link_opts *o, char *err, size_t errlen)
 {
 	struct link *l = calloc(1, sizeof(*l));
+	char why[600];
+	int r;
 
 	if (l == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -325,10 +361,8 @@ link_open(const struct link_opts *o, char *err, size_t errlen)
 		l->o.dead_after_ms = 15000;
 	if (l->o.give_up_ms <= 0)
 		l->o.give_up_ms = 300000;
-	if (sshconn_open(&l->o.ssh, &l->c, err, errlen) != 0) {
-		free(l);
-		return NULL;
-	}
+	if (l->o.version == NULL)
+		l->o.version = "";
 	snprintf(l->target, sizeof(l->target), "%s", o->ssh.host);
 	l->reconnect_ssh = l->o.ssh;
 	{
@@ -343,11 +377,26 @@ link_open(const struct link_opts *o, char *err, size_t errlen)
 	l->ev = ssh_event_new();
 	if (l->ev == NULL) {
 		snprintf(err, errlen, "out of memory");
-		sshconn_close(l->c);
 		free(l);
 		return NULL;
 	}
-	ssh_event_add_session(l->ev, sshconn_session(l->c));
+	if (!o->no_share) {
+		r = share_where(&l->o.ssh, l->o.version, &l->sw, why, sizeof(why));
+		if (r < 0) {
+			snprintf(err, errlen, "%s", why);
+			ssh_event_free(l->ev);
+			free(l);
+			return NULL;
+		}
+		l->sharing = r;
+		if (r == 0 && o->ssh.verbose > 0)
+			fprintf(stderr, "codex-connect: %s\n", why);
+	}
+	if (link_connect(l, &l->o.ssh, err, errlen) != 0) {
+		ssh_event_free(l->ev);
+		free(l);
+		return NULL;
+	}
 	l->up = 1;
 	return l;
 }
@@ -411,19 +460,20 @@ link_stream(struct link *l, const struct stream_ops *ops, void *ctx, char *err,
 		stream_free(s);
 		return NULL;
 	}
+	s->next = l->streams;
+	l->streams = s;
 	if (l->up) {
-		int r;
+		int r = stream_attach(s, err, errlen);
 
-		ssh_set_blocking(sshconn_session(l->c), 1);
-		r = stream_attach(s, err, errlen);
-		ssh_set_blocking(sshconn_session(l->c), 0);
-		if (r != 0) {
+		if (r == ATTACH_NO_MASTER) {
+			/* The master went away: reconnect, and attach then. */
+			link_down(l, err);
+		} else if (r != 0) {
+			l->streams = s->next;
 			stream_free(s);
 			return NULL;
 		}
 	}
-	s->next = l->streams;
-	l->streams = s;
 	return s;
 }
 
@@ -468,9 +518,24 @@ stream_abandon(struct stream *s)
 }
 
 int
-link_pollfd(struct link *l, struct pollfd *pf)
+link_pollfds(struct link *l, struct pollfd *pf, int max)
 {
-	if (!l->up || l->c == NULL)
+	struct stream *s;
+	int n = 0;
+
+	if (!l->up)
+		return 0;
+	if (l->sharing) {
+		for (s = l->streams; s != NULL && n < max; s = s->next) {
+			if (s->sc == NULL)
+				continue;
+			pf[n].fd = share_chan_fd(s->sc);
+			pf[n].events = share_chan_events(s->sc);
+			pf[n++].revents = 0;
+		}
+		return n;
+	}
+	if (l->c == NULL || max < 1)
 		return 0;
 	pf->fd = sshconn_fd(l->c);
 	pf->events = POLLIN;
@@ -478,6 +543,12 @@ link_pollfd(struct link *l, struct pollfd *pf)
 		pf->events |= POLLOUT;
 	pf->revents = 0;
 	return 1;
+}
+
+int
+link_npollfds(const struct link *l)
+{
+	return l->sharing ? link_nstreams(l) : 1;
 }
 
 int
@@ -519,10 +590,15 @@ stream_server_said(struct stream *s, char *why, size_t whylen)
 	char err[512];
 	int n, k = 0;
 
-	while (k < (int)sizeof(err) - 1 &&
-	    (n = ssh_channel_read_nonblocking(s->ch, err + k,
-	    (uint32_t)(sizeof(err) - 1 - (size_t)k), 1)) > 0)
-		k += n;
+	if (s->sc != NULL)
+		k = snprintf(err, sizeof(err), "%s", share_chan_stderr(s->sc));
+	else
+		while (k < (int)sizeof(err) - 1 &&
+		    (n = ssh_channel_read_nonblocking(s->ch, err + k,
+		    (uint32_t)(sizeof(err) - 1 - (size_t)k), 1)) > 0)
+			k += n;
+	if (k >= (int)sizeof(err))
+		k = (int)sizeof(err) - 1;
 	err[k > 0 ? k : 0] = '\0';
 	while (k > 0 && (err[k - 1] == '\n' || err[k - 1] == '\r'))
 		err[--k] = '\0';
@@ -530,9 +606,13 @@ stream_server_said(struct stream *s, char *why, size_t whylen)
 		snprintf(why, whylen, "the server ended the session: %s", err);
 		return 1;
 	}
-	if (s->t != NULL && !tunnel_welcomed(s->t) &&
-	    ssh_is_connected(sshconn_session(s->l->c))) {
-		chanio_exit_note(sshconn_session(s->l->c), s->ch, err, sizeof(err));
+	if (s->t != NULL && !tunnel_welcomed(s->t) && (s->sc != NULL ||
+	    ssh_is_connected(sshconn_session(s->l->c)))) {
+		if (s->sc != NULL)
+			snprintf(err, sizeof(err), "%s", share_chan_exit_note(s->sc));
+		else
+			chanio_exit_note(sshconn_session(s->l->c), s->ch, err,
+			    sizeof(err));
 		snprintf(why, whylen, "the server closed the %s channel before "
 		    "answering%s (see ~/.codex/ssh/log/subsystem.log on %s)",
 		    s->l->o.subsystem, err, s->l->target);
@@ -549,10 +629,10 @@ stream_pump_in(struct stream *s, int64_t now)
 	uint8_t buf[READ_CHUNK];
 	const char *line;
 	size_t len, want;
-	int n, r;
+	int n, r, eof = 0;
 
 	for (;;) {
-		if (s->dead || s->ch == NULL)
+		if (s->dead || (s->ch == NULL && s->sc == NULL))
 			return 0;
 		want = sizeof(buf);
 		if (s->ops != NULL && s->ops->room != NULL) {
@@ -569,15 +649,22 @@ stream_pump_in(struct stream *s, int64_t now)
 			memcpy(buf, s->pre, (size_t)n);
 			memmove(s->pre, s->pre + n, s->prelen - (size_t)n);
 			s->prelen -= (size_t)n;
-		} else
+		} else if (s->sc != NULL)
+			n = share_chan_read(s->sc, buf, want);
+		else
 			n = ssh_channel_read_nonblocking(s->ch, buf, (uint32_t)want, 0);
 		/* SSH_EOF (-127) once the remote's EOF was read: handled below. */
-		if (n == SSH_EOF || n == SSH_AGAIN)
+		if (s->sc != NULL && n == SHARE_EOF)
+			eof = 1, n = 0;
+		if (s->sc == NULL && (n == SSH_EOF || n == SSH_AGAIN))
 			n = 0;
 		if (n < 0)
 			return -1;
 		if (n == 0) {
-			if (ssh_channel_is_eof(s->ch) || ssh_channel_is_closed(s->ch)) {
+			if (s->sc == NULL)
+				eof = ssh_channel_is_eof(s->ch) ||
+				    ssh_channel_is_closed(s->ch);
+			if (eof) {
 				char why[700];
 
 				if (stream_server_said(s, why, sizeof(why))) {
@@ -656,7 +743,7 @@ stream_pump_out(struct stream *s, int64_t now)
 {
 	int n;
 
-	if (s->ch == NULL)
+	if (s->ch == NULL && s->sc == NULL)
 		return 0;
 	if (s->t != NULL) {
 		if (now - s->last_ping_ms >= s->l->o.ping_interval_ms &&
@@ -672,7 +759,19 @@ stream_pump_out(struct stream *s, int64_t now)
 			s->ack_due_ms = 0;
 		}
 	}
-	while (buf_len(s->out) > 0) {
+	while (buf_len(s->out) > 0 && s->sc != NULL) {
+		size_t len = buf_len(s->out), room = share_chan_room(s->sc);
+
+		if (room == 0)
+			break;
+		n = share_chan_write(s->sc, buf_ptr(s->out), len < room ? len : room);
+		if (n <= 0)
+			break;
+		buf_consume(s->out, (size_t)n);
+	}
+	if (s->sc != NULL && share_chan_flush(s->sc) < 0)
+		return -1;
+	while (buf_len(s->out) > 0 && s->ch != NULL) {
 		size_t len = buf_len(s->out);
 		uint32_t win = ssh_channel_window_size(s->ch);
 
@@ -695,14 +794,17 @@ stream_pump_out(struct stream *s, int64_t now)
 		return stream_pump_out(s, now);
 	}
 	if (s->closing == 2 && buf_len(s->out) == 0) {
-		ssh_channel_send_eof(s->ch);
+		if (s->sc != NULL)
+			share_chan_send_eof(s->sc);
+		else
+			ssh_channel_send_eof(s->ch);
 		s->closing = 3;
 	}
 	return 0;
 }
 
 void
-link_run(struct link *l, const struct pollfd *pf)
+link_run(struct link *l, const struct pollfd *pf, int npf)
 {
 	struct stream *s, **sp;
 	int64_t now = now_ms();
@@ -717,18 +819,21 @@ link_run(struct link *l, const struct pollfd *pf)
 		if (!l->up)
 			goto sweep;
 	}
-	if (pf != NULL && pf->revents != 0)
-		ssh_event_dopoll(l->ev, 0);
-	if (!ssh_is_connected(sshconn_session(l->c))) {
-		link_down(l, "the SSH connection closed");
-		goto sweep;
+	if (!l->sharing) {
+		if (pf != NULL && npf > 0 && pf->revents != 0)
+			ssh_event_dopoll(l->ev, 0);
+		if (!ssh_is_connected(sshconn_session(l->c))) {
+			link_down(l, "the SSH connection closed");
+			goto sweep;
+		}
 	}
 	for (s = l->streams; s != NULL && !broken; s = s->next) {
 		if (s->dead)
 			continue;
 		if (stream_pump_in(s, now) < 0) {
 			broken = 1;
-			why = ssh_get_error(sshconn_session(l->c));
+			why = l->sharing ? "the connection master went away" :
+			    ssh_get_error(sshconn_session(l->c));
 			if (why == NULL || *why == '\0')
 				why = "the channel closed";
 			break;
@@ -736,6 +841,7 @@ link_run(struct link *l, const struct pollfd *pf)
 		if (s->t != NULL && now - s->last_rx_ms > l->o.dead_after_ms) {
 			broken = 1;
 			why = "no answer from the server";
+			l->suspect = 1;
 			break;
 		}
 		if (!s->dead && stream_pump_out(s, now) < 0) {
@@ -748,7 +854,8 @@ link_run(struct link *l, const struct pollfd *pf)
 
 		snprintf(w, sizeof(w), "%s", why);
 		link_down(l, w);
-	} else if (ssh_get_poll_flags(sshconn_session(l->c)) & SSH_WRITE_PENDING)
+	} else if (!l->sharing && (ssh_get_poll_flags(sshconn_session(l->c)) &
+	    SSH_WRITE_PENDING))
 		ssh_event_dopoll(l->ev, 0);
 sweep:
 	sp = &l->streams;

@@ -9,9 +9,15 @@
  * stream's owner sees neither a gap nor a duplicate. In plain mode nothing can be
  * resumed: a lost link ends the streams.
  *
+ * Unless sharing is off (no_share, ControlPath none), the connection itself
+ * belongs to a connection master process shared by every codex-connect for
+ * the destination (client/share.h); the link then has one socket per stream
+ * to the master. When the master goes away, the link reconnects through a
+ * new one (started by whichever client comes first) and resumes.
+ *
  * The link has no loop of its own: the program's poll() loop asks it for its
- * descriptor (link_pollfd) and its next deadline (link_timeout_ms), and calls
- * link_run() after every poll.
+ * descriptors (link_pollfds) and its next deadline (link_timeout_ms), and
+ * calls link_run() after every poll.
  */
 #ifndef CXS_CLIENT_LINK_H
 #define CXS_CLIENT_LINK_H
@@ -33,6 +39,7 @@ struct link_opts {
 	int give_up_ms;            /* stop reconnecting after ...; 0 = 300000 */
 	int quiet;                 /* no status line on the terminal */
 	int no_bootstrap;          /* a refused subsystem is an error, no exec fallback */
+	int no_share;              /* a connection of our own, no master */
 	const char *version;       /* ours: the bootstrap runs codex-subsystem VERSION */
 	const char *const *build_dirs; /* where our static builds are (boot.h) */
 };
@@ -73,11 +80,13 @@ void stream_abandon(struct stream *s);
  * stream when the server has closed it. */
 void stream_orphan(struct stream *s);
 
-/* Poll integration: fills at most one pollfd (returns 0 or 1), gives the time
- * until the link needs attention, and does the work after poll(). */
-int link_pollfd(struct link *l, struct pollfd *pf);
+/* Poll integration: fills at most max pollfds (at most link_npollfds() are
+ * wanted) and returns how many, gives the time until the link needs
+ * attention, and does the work after poll() with the pollfds it filled. */
+int link_pollfds(struct link *l, struct pollfd *pf, int max);
+int link_npollfds(const struct link *l);
 int link_timeout_ms(struct link *l);
-void link_run(struct link *l, const struct pollfd *pf);
+void link_run(struct link *l, const struct pollfd *pf, int npf);
 /* The program blocked on the user (a prompt): do not count that time against
  * the server's liveness. */
 void link_touch(struct link *l);

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include <libssh/libssh.h>
+#include <sodium.h>
 
 #include "client/auth.h"
 #include "client/hostkey.h"
@@ -254,6 +255,59 @@ sshconn_print_config(const struct sshconn_opts *o, FILE *out, char *err,
 
 	if ((rc = ctx_prepare(&x, o, 0, err, errlen)) == 0)
 		rc = sshopt_print(&x, out);
+	ctx_release(&x);
+	if (rc == SSHCONN_ERR_NOMEM && err != NULL && errlen > 0 && err[0] == '\0')
+		errf(err, errlen, "out of memory");
+	return rc;
+}
+
+int
+sshconn_resolve_dest(const struct sshconn_opts *o, struct sshconn_dest *d,
+    char *err, size_t errlen)
+{
+	crypto_hash_sha256_state st;
+	uint8_t h[crypto_hash_sha256_BYTES];
+	struct ctx x;
+	char port[16], *path = NULL;
+	const char *parts[5];
+	size_t i;
+	int rc;
+
+	memset(d, 0, sizeof(*d));
+	if ((rc = ctx_prepare(&x, o, 0, err, errlen)) != 0)
+		goto out;
+	snprintf(port, sizeof(port), "%d", x.os.port > 0 ? x.os.port : 22);
+	parts[0] = x.os.hostname != NULL ? x.os.hostname : x.tg.host;
+	parts[1] = port;
+	parts[2] = x.os.user != NULL ? x.os.user : x.local_user;
+	parts[3] = x.os.proxyjump != NULL ? x.os.proxyjump : "none";
+	parts[4] = x.os.proxycommand != NULL ? x.os.proxycommand : "none";
+	crypto_hash_sha256_init(&st);
+	for (i = 0; i < 5; i++)
+		crypto_hash_sha256_update(&st, (const uint8_t *)parts[i],
+		    strlen(parts[i]) + 1);
+	crypto_hash_sha256_final(&st, h);
+	for (i = 0; i < sizeof(h); i++)
+		snprintf(d->key + 2 * i, 3, "%02x", h[i]);
+	d->master = x.os.control_master != 0;
+	d->persist = x.os.control_persist == SSHOPT_PERSIST_FOREVER ? -1 :
+	    x.os.control_persist == SSHOPT_PERSIST_NO ? 0 :
+	    x.os.control_persist >= 0 ? x.os.control_persist :
+	    SSHOPT_PERSIST_DEFAULT;
+	if (x.os.control_path != NULL) {
+		if (strcasecmp(x.os.control_path, "none") == 0)
+			snprintf(d->path, sizeof(d->path), "none");
+		else if ((rc = sshopt_expand(&x, x.os.control_path,
+		    SSHOPT_EXPAND_PATH, &path)) != 0)
+			goto out;
+		else if (strlen(path) >= sizeof(d->path)) {
+			errf(err, errlen, "ControlPath %s: too long", path);
+			rc = SSHCONN_ERR_ARG;
+		} else
+			snprintf(d->path, sizeof(d->path), "%s", path);
+	}
+out:
+	free(path);
 	ctx_release(&x);
 	if (rc == SSHCONN_ERR_NOMEM && err != NULL && errlen > 0 && err[0] == '\0')
 		errf(err, errlen, "out of memory");

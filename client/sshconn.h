@@ -154,6 +154,26 @@ int sshconn_check_any_option(const char *option, char *err, size_t errlen)
 int sshconn_print_config(const struct sshconn_opts *opts, FILE *out,
     char *err, size_t errlen) PROTO_WUR PROTO_NONNULL(1, 2);
 
+/*
+ * What connection sharing (client/share.h) needs to know about a destination,
+ * resolved from opts and ssh_config without connecting.
+ */
+struct sshconn_dest {
+	/* Hex SHA-256 of what makes two connections interchangeable: the
+	 * host name connected to, port, user, ProxyJump and ProxyCommand. */
+	char key[65];
+	int master;		/* ControlMaster: 0 no (use a master, start none),
+				 * 1 auto (also yes, ask, autoask; the default) */
+	char path[256];		/* ControlPath expanded; "" not given; "none" */
+	int persist;		/* ControlPersist in seconds; -1 for ever */
+};
+
+/* Fills d for opts. Returns 0, or a negative SSHCONN_ERR_* code with a message
+ * in err (a bad host, a ControlPath token that does not expand, ...). */
+int sshconn_resolve_dest(const struct sshconn_opts *opts,
+    struct sshconn_dest *d, char *err, size_t errlen) PROTO_WUR
+    PROTO_NONNULL(1, 2);
+
 struct sshconn;
 
 /*

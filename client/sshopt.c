@@ -85,6 +85,7 @@ enum otype {
 	OT_PORT, OT_STRING, OT_IDENTITY, OT_CERT, OT_FLAG, OT_PUBKEY, OT_AGENT,
 	OT_JUMP, OT_PROXYCMD, OT_FAMILY, OT_PREFERRED, OT_ALGOS, OT_LOGLEVEL,
 	OT_REKEY, OT_HOSTKEY, OT_IGNUNK, OT_CANON, OT_PERMITLC, OT_LOCALCMD,
+	OT_CTLMASTER, OT_CTLPERSIST,
 	OT_IGNORE,		/* accepted, no effect on a tunnel */
 	OT_WARN,		/* not supported: named once */
 	OT_WARN_YES,		/* not supported unless "no" */
@@ -146,6 +147,10 @@ static const struct okey {
 	{ "CanonicalizeHostname", OT_CANON, F(canonicalize) },
 	{ "PermitLocalCommand", OT_PERMITLC, F(permit_local_command) },
 	{ "LocalCommand", OT_LOCALCMD, 0 },
+	/* Connection sharing (client/share.h): our own master, not OpenSSH's. */
+	{ "ControlMaster", OT_CTLMASTER, F(control_master) },
+	{ "ControlPath", OT_STRING, F(control_path) },
+	{ "ControlPersist", OT_CTLPERSIST, F(control_persist) },
 	/* Not supported, and they would change what the connection does. */
 	{ "LocalForward", OT_WARN, 0 },
 	{ "RemoteForward", OT_WARN, 0 },
@@ -168,11 +173,8 @@ static const struct okey {
 	{ "PKCS11Provider", OT_WARN_NONE, 0 },
 	{ "SmartcardDevice", OT_WARN_NONE, 0 },
 	/* Accepted and ignored: no effect on a tunnel, or nothing to do
-	 * (connection sharing is not done; the tunnel compresses itself; TCP
+	 * (the tunnel compresses itself; TCP
 	 * keepalive is always on; no terminal, X11 or forwarding). */
-	{ "ControlMaster", OT_IGNORE, 0 },
-	{ "ControlPath", OT_IGNORE, 0 },
-	{ "ControlPersist", OT_IGNORE, 0 },
 	{ "Compression", OT_IGNORE, 0 },
 	{ "TCPKeepAlive", OT_IGNORE, 0 },
 	{ "KeepAlive", OT_IGNORE, 0 },
@@ -276,6 +278,7 @@ sshopt_init(struct sshopt *s)
 	s->password_prompts = s->log_level = s->rekey_time = -1;
 	s->canonicalize = s->permit_local_command = -1;
 	s->rekey_data = -1;
+	s->control_master = s->control_persist = -1;
 }
 
 void
@@ -303,6 +306,7 @@ sshopt_clear(struct sshopt *s)
 	free(s->hostkeys);
 	free(s->pubkey_algos);
 	free(s->ignore_unknown);
+	free(s->control_path);
 	sshopt_init(s);
 }
 
@@ -538,6 +542,23 @@ set_key(struct sshopt *s, const struct okey *k, char *const *args,
 		return n == 1 ? SET_UNSUPPORTED : SET_OK;
 	case OT_PERMITLC:
 		n = parse_flag(v);
+		break;
+	case OT_CTLMASTER:
+		/* We never ask: "ask" and "autoask" count as yes and auto. */
+		if (strcasecmp(v, "auto") == 0 || strcasecmp(v, "ask") == 0 ||
+		    strcasecmp(v, "autoask") == 0)
+			n = 1;
+		else
+			n = parse_flag(v);
+		break;
+	case OT_CTLPERSIST:
+		/* yes and 0: for ever (SSHOPT_PERSIST_FOREVER); no: not at all. */
+		if ((n = parse_flag(v)) == 1)
+			n = SSHOPT_PERSIST_FOREVER;
+		else if (n == -1 && (n = sshconf_parse_time(v)) == 0)
+			n = SSHOPT_PERSIST_FOREVER;
+		else if (n == 0)
+			n = SSHOPT_PERSIST_NO;
 		break;
 	case OT_LOCALCMD:
 		if (s != NULL && raw[0] != '\0' && strcasecmp(raw, "none") != 0)
@@ -1750,5 +1771,15 @@ sshopt_print(struct ctx *x, FILE *out)
 		fprintf(out, "hostkeyalgorithms %s\n", o->hostkeys);
 	if (o->pubkey_algos != NULL)
 		fprintf(out, "pubkeyacceptedalgorithms %s\n", o->pubkey_algos);
+	fprintf(out, "controlmaster %s\n", o->control_master == 0 ? "false" :
+	    "auto");
+	fprintf(out, "controlpath %s\n", o->control_path != NULL ?
+	    o->control_path : "(codex-connect's own)");
+	if (o->control_persist == SSHOPT_PERSIST_FOREVER)
+		fprintf(out, "controlpersist yes\n");
+	else
+		fprintf(out, "controlpersist %d\n", o->control_persist ==
+		    SSHOPT_PERSIST_NO ? 0 : o->control_persist >= 0 ?
+		    o->control_persist : SSHOPT_PERSIST_DEFAULT);
 	return ferror(out) ? SSHCONN_ERR_ARG : 0;
 }

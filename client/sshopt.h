@@ -57,6 +57,11 @@ enum {
  * them. ssh_config's HostKeyAlias, HashKnownHosts and RevokedHostKeys go to
  * client/hostkey.c (x->hk) instead.
  */
+/* ControlPersist: yes (or 0), no; unset: SSHOPT_PERSIST_DEFAULT seconds. */
+#define SSHOPT_PERSIST_FOREVER	(-2)
+#define SSHOPT_PERSIST_NO	(-3)
+#define SSHOPT_PERSIST_DEFAULT	60
+
 struct sshopt {
 	int strict;
 	char *known_hosts;		/* first UserKnownHostsFile */
@@ -98,6 +103,10 @@ struct sshopt {
 	int permit_local_command;
 	int local_command;		/* a LocalCommand applies */
 	char *ignore_unknown;
+	int control_master;		/* 0 no (use a master, start none), 1
+					 * yes/auto/ask/autoask */
+	char *control_path;		/* as written; "none": no sharing */
+	int control_persist;		/* seconds, or SSHOPT_PERSIST_* */
 	/* Per keyword-table entry: 1 a warning to give (seen on the command
 	 * line), 2 given. */
 	unsigned char said[SSHOPT_MAX_KEYS];
