@@ -22,6 +22,7 @@
 #include "client/share.h"
 #include "proto/buf.h"
 #include "proto/jsonl.h"
+#include "proto/mux.h"
 #include "proto/tunnel.h"
 
 #define READ_CHUNK (64 * 1024)
@@ -172,9 +173,25 @@ stream_attach(struct stream *s, char *err, size_t errlen)
 	free(s->pre);
 	s->pre = NULL;
 	s->prelen = 0;
-	if (l->sharing)
-		r = share_open(&l->sw, &req, &s->sc, &plain, err, errlen);
-	else
+	if (l->sharing) {
+		/* The handshake goes with the request (no round trip). */
+		buf_reset(s->out);
+		if (s->t != NULL && tunnel_connect(s->t, s->out) != 0) {
+			snprintf(err, errlen, "out of memory");
+			return SSHCONN_ERR_NOMEM;
+		}
+		r = share_open(&l->sw, &req, buf_ptr(s->out), buf_len(s->out),
+		    &s->sc, &plain, err, errlen);
+		if (r == 0 && buf_len(s->out) <= MUX_MAX_BODY) {
+			buf_reset(s->out);
+			if (plain && (r = stream_go_plain(s, err, errlen)) != 0)
+				return r;
+			s->last_rx_ms = now_ms();
+			s->last_ping_ms = s->last_rx_ms;
+			s->ack_due_ms = 0;
+			return 0;
+		}
+	} else
 		r = chanio_open_session(l->c, &req, &l->bootstrap, &s->ch, &s->pre,
 		    &s->prelen, &plain, err, errlen);
 	if (r != 0)

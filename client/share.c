@@ -39,6 +39,7 @@
 #define OPEN_WAIT_MS (10 * 60 * 1000) /* an upload on a slow link */
 #define FIRST_WAIT_MS 10000        /* for the first client, whatever persists */
 #define PROBE_MS 3000              /* a live server answers a keepalive by then */
+#define SPARE_MS 10000             /* a spare channel is used this long, then closed */
 
 static int64_t
 now_ms(void)
@@ -240,6 +241,7 @@ struct mconn {
 	int ended;                 /* EOF sent to the client: close once flushed */
 	int quitter;               /* asked us to exit: closed when we are gone */
 	int prober;                /* waits for a sign of life from the server */
+	int drop_early;            /* plain channel: drop the early handshake */
 	int dead;
 	char errtail[512];
 	size_t errlen;
@@ -266,7 +268,64 @@ struct master {
 	int quit;
 	dev_t sock_dev;
 	ino_t sock_ino;
+	/* A channel opened ahead, its subsystem started and waiting, for the
+	 * next client: a connect then costs no round trip to sshd and no
+	 * program start there. Only with the registered subsystem, and closed
+	 * after SPARE_MS, so that a session never starts on a subsystem
+	 * (binary, config) much older than its connect. */
+	ssh_channel spare;
+	char spare_name[65];
+	int64_t spare_at;
+	int want_spare;
 };
+
+static void
+spare_drop(struct master *ms)
+{
+	if (ms->spare != NULL) {
+		ssh_channel_close(ms->spare);
+		ssh_channel_free(ms->spare);
+		ms->spare = NULL;
+	}
+}
+
+/* The spare, if it fits name and is still fresh and untouched; else NULL. */
+static ssh_channel
+spare_take(struct master *ms, const char *name)
+{
+	ssh_channel ch = ms->spare;
+
+	if (ch == NULL)
+		return NULL;
+	ms->spare = NULL;
+	if (ms->bootstrap || strcmp(ms->spare_name, name) != 0 ||
+	    now_ms() - ms->spare_at >= SPARE_MS || ssh_channel_is_eof(ch) ||
+	    ssh_channel_is_closed(ch) || ssh_channel_poll(ch, 0) != 0 ||
+	    ssh_channel_poll(ch, 1) != 0) {
+		ssh_channel_close(ch);
+		ssh_channel_free(ch);
+		return NULL;
+	}
+	return ch;
+}
+
+static void
+spare_open(struct master *ms)
+{
+	char err[300];
+	int was = ssh_is_blocking(sshconn_session(ms->c));
+
+	ms->want_spare = 0;
+	if (ms->spare != NULL || ms->bootstrap)
+		return;
+	ssh_set_blocking(sshconn_session(ms->c), 1);
+	if (sshconn_open_channel(ms->c, ms->spare_name, &ms->spare, err,
+	    sizeof(err)) != 0)
+		ms->spare = NULL;	/* MaxSessions, say: no spare then */
+	else
+		ms->spare_at = now_ms();
+	ssh_set_blocking(sshconn_session(ms->c), was);
+}
 
 static volatile sig_atomic_t master_stop;
 
@@ -323,6 +382,7 @@ master_open(struct master *ms, struct mconn *m, const struct mux_msg *msg)
 		return;
 	}
 	fl = msg->body[1];
+	(void)fl;
 	snprintf(name, sizeof(name), "%.*s", (int)(msg->len - 2), msg->body + 2);
 	r.subsystem = name;
 	r.no_bootstrap = (fl & MUX_OPEN_NO_BOOTSTRAP) != 0;
@@ -333,9 +393,16 @@ master_open(struct master *ms, struct mconn *m, const struct mux_msg *msg)
 		saved = dup(2);
 		dup2(m->errfd, 2);
 	}
-	rc = chanio_open_session(ms->c, &r, &ms->bootstrap, &m->ch, &pre, &prelen,
-	    &plain, err + 1, sizeof(err) - 1);
+	if ((m->ch = spare_take(ms, name)) != NULL)
+		rc = 0;
+	else
+		rc = chanio_open_session(ms->c, &r, &ms->bootstrap, &m->ch, &pre,
+		    &prelen, &plain, err + 1, sizeof(err) - 1);
 	ms->last_rx = now_ms();
+	if (rc == 0 && !ms->bootstrap) {
+		snprintf(ms->spare_name, sizeof(ms->spare_name), "%s", name);
+		ms->want_spare = 1;
+	}
 	if (saved >= 0) {
 		fflush(stderr);
 		dup2(saved, 2);
@@ -358,6 +425,7 @@ master_open(struct master *ms, struct mconn *m, const struct mux_msg *msg)
 		return;
 	}
 	ms->opened_total++;
+	m->drop_early = plain && (msg->body[1] & MUX_OPEN_EARLY);
 	fl = plain ? MUX_OPENED_PLAIN : 0;
 	if (mux_put(m->tx, MUX_OPENED, &fl, 1) != 0)
 		m->dead = 1;
@@ -478,7 +546,9 @@ mconn_read(struct master *ms, struct mconn *m)
 					return m->prober ? 1 : 0;
 				continue;
 			}
-			if (msg.type == MUX_DATA && !m->in_eof) {
+			if (msg.type == MUX_DATA && m->drop_early)
+				m->drop_early = 0;
+			else if (msg.type == MUX_DATA && !m->in_eof) {
 				if (buf_put(m->to_ch, msg.body, msg.len) != 0)
 					return -1;
 			} else if (msg.type == MUX_EOF)
@@ -664,6 +734,9 @@ master_loop(struct master *ms)
 		timeout = ms->alive_ms / 2;
 		if (ms->probe_since != 0 && timeout > 100)
 			timeout = 100;
+		if (ms->spare != NULL && ms->spare_at + SPARE_MS - now < timeout)
+			timeout = (int)(ms->spare_at + SPARE_MS - now > 0 ?
+			    ms->spare_at + SPARE_MS - now : 0);
 		if (ms->nconns == 0 && ms->w.persist_s >= 0) {
 			t = ms->idle_since + persist - now;
 			if (t < timeout)
@@ -716,6 +789,10 @@ master_loop(struct master *ms)
 		}
 		if (ssh_get_poll_flags(sshconn_session(ms->c)) & SSH_WRITE_PENDING)
 			ssh_event_dopoll(ms->ev, 0);
+		if (ms->spare != NULL && now_ms() - ms->spare_at >= SPARE_MS)
+			spare_drop(ms);
+		else if (ms->want_spare)
+			spare_open(ms);
 		for (mp = &ms->conns; (m = *mp) != NULL; ) {
 			if (m->dead || (m->ended && buf_len(m->tx) == 0 &&
 			    !m->quitter)) {
@@ -730,6 +807,7 @@ master_loop(struct master *ms)
 	}
 	/* Stop taking clients first, so that they start a new master at once. */
 	master_unlink(ms);
+	spare_drop(ms);
 	close(ms->lfd);
 	while ((m = ms->conns) != NULL) {
 		ms->conns = m->next;
@@ -1003,7 +1081,8 @@ chan_free(struct share_chan *sc)
 
 int
 share_open(const struct share_where *w, const struct chanio_req *r,
-    struct share_chan **out, int *plain, char *err, size_t errlen)
+    const void *early, size_t earlylen, struct share_chan **out, int *plain,
+    char *err, size_t errlen)
 {
 	struct share_chan *sc;
 	uint8_t body[2 + 64], fl = 0;
@@ -1033,7 +1112,7 @@ share_open(const struct share_where *w, const struct chanio_req *r,
 	sc->fd = fd;
 	sc->dec = mux_dec_new();
 	sc->tx = buf_new(TX_MAX);
-	b = buf_new(MUX_HDR + sizeof(body));
+	b = buf_new(2 * MUX_HDR + sizeof(body) + earlylen);
 	if (sc->dec == NULL || sc->tx == NULL || b == NULL) {
 		buf_free(b);
 		chan_free(sc);
@@ -1047,9 +1126,14 @@ share_open(const struct share_where *w, const struct chanio_req *r,
 		fl |= MUX_OPEN_VERBOSE;
 	if (!r->progress)
 		fl |= MUX_OPEN_QUIET;
+	if (earlylen > 0 && earlylen <= MUX_MAX_BODY)
+		fl |= MUX_OPEN_EARLY;
 	body[1] = fl;
 	memcpy(body + 2, r->subsystem, nl);
 	PROTO_IGNORE(mux_put(b, MUX_OPEN, body, 2 + nl));
+	/* The handshake goes along: no round trip for it. */
+	if (fl & MUX_OPEN_EARLY)
+		PROTO_IGNORE(mux_put(b, MUX_DATA, early, earlylen));
 	/* The message goes with our stderr, for what the bootstrap says. */
 	memset(&mh, 0, sizeof(mh));
 	memset(&cm, 0, sizeof(cm));

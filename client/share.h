@@ -69,13 +69,16 @@ int share_ensure(const struct share_where *w, const struct sshconn_opts *o,
  * Opens a channel through w's master for r (r->subsystem, r->no_bootstrap,
  * r->verbose, r->progress; the rest is the master's). Our stderr goes to the
  * master with the request, for what the bootstrap says (its progress bar, the
- * plain fallback's note). Blocking. Returns 0 with *out and *plain (the remote
+ * plain fallback's note). early (earlylen bytes, at most MUX_MAX_BODY; 0
+ * for none) is the tunnel's handshake, sent along with the request and
+ * dropped by the master if the channel turns out plain. Blocking. Returns 0 with *out and *plain (the remote
  * runs the plain app server); 1 when no master answers or it went away (the
  * link is down); or a negative SSHCONN_ERR_* code with a message in err (the
  * remote refused the channel, the bootstrap failed).
  */
 int share_open(const struct share_where *w, const struct chanio_req *r,
-    struct share_chan **out, int *plain, char *err, size_t errlen);
+    const void *early, size_t earlylen, struct share_chan **out, int *plain,
+    char *err, size_t errlen);
 
 /* The descriptor to poll, and the events wanted (POLLIN, POLLOUT when
  * something is queued for the master). */

@@ -39,6 +39,9 @@ enum mux_type {
 #define MUX_OPEN_NO_BOOTSTRAP	0x01
 #define MUX_OPEN_VERBOSE	0x02
 #define MUX_OPEN_QUIET		0x04
+#define MUX_OPEN_EARLY		0x08	/* the next DATA is the tunnel's handshake,
+					 * sent before OPENED: dropped when the
+					 * channel turns out plain */
 /* MUX_OPENED flags. */
 #define MUX_OPENED_PLAIN	0x01
 
