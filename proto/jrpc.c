@@ -233,6 +233,11 @@ classify(cJSON *root, struct jrpc_msg *msg, struct jrpc_reject *rej,
 		    type_name(m[M_METHOD]));
 		return -1;
 	}
+	/* "params": null counts as absent: Codex's app server sends it to its
+	 * exec-servers (environment/info, environment/status), and they take
+	 * it. */
+	if (m[M_PARAMS] != NULL && cJSON_IsNull(m[M_PARAMS]))
+		m[M_PARAMS] = NULL;
 	if (m[M_PARAMS] != NULL && !cJSON_IsObject(m[M_PARAMS]) &&
 	    !cJSON_IsArray(m[M_PARAMS])) {
 		reject(rej, JRPC_INVALID_REQUEST,

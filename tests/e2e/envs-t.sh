@@ -317,18 +317,21 @@ if agg == full:
 else:
     ls = agg.splitlines()
     say("BAD cut-aggregated %d lines, %d bytes, first %r, last %r" % (len(ls), len(agg), ls[:2], ls[-2:]))
-# outputDelta starts only once the app server streams (0.169 drops what the
-# command printed before, locally too): the stream must be a suffix of the
-# output, i.e. in order, each byte once, nothing missing after its start.
-start = len(full) - len(out)
-pos = full.find("line-%d\n" % cut["line"]) if cut else -1
-if out and full.endswith(out) and 0 <= start < pos:
-    head = full[:start].rsplit("\n", 1)[-1] + full[start:].split("\n", 1)[0]
-    say("OK cut-deltas a stream of %d bytes from %s%s to line-%d, across the cut" % (
-        len(out), head, "" if start == 0 or full[start - 1] == "\n" else " (mid-line)", a.lines))
+# outputDelta is the app server's best-effort stream: 0.169 leaves out what a
+# command printed in its first ~0.2 s, locally too, and was seen once to leave
+# out a few lines mid-stream while the item's aggregatedOutput (checked above)
+# was whole. What the tunnel owes it: every line it shows once and in order,
+# and the stream going on past the cut to the end.
+o = "".join(out) if isinstance(out, list) else out
+nums = [int(l[5:]) for l in o.split("\n") if l.startswith("line-") and l[5:].isdigit()]
+inorder = all(b > a for a, b in zip(nums, nums[1:]))
+gaps = sum(1 for a, b in zip(nums, nums[1:]) if b != a + 1)
+if nums and inorder and nums[-1] == a.lines and cut and nums[0] <= cut["line"]:
+    say("OK cut-deltas lines %d..%d in order, none twice, across the cut (%d gap%s)" % (
+        nums[0], nums[-1], gaps, "" if gaps == 1 else "s"))
 else:
-    say("BAD cut-deltas %d bytes, a suffix of the output: %s, head %r, tail %r" % (
-        len(out), full.endswith(out), out[:40], out[-40:]))
+    say("BAD cut-deltas %d lines, in order: %s, first %r, last %r" % (
+        len(nums), inorder, nums[:3], nums[-3:]))
 say("CUT-MSG %s" % text)
 
 t1 = time.monotonic()
@@ -397,7 +400,8 @@ cut_line=$(fact CUT | sed -n 's/^at line \([0-9]*\),.*/\1/p')
 ok "$(test "${cut_line:-2000}" -lt 1900; echo $?)" "  in the middle of its output (after line ${cut_line:-?})"
 like "$(fact CUT-TURN)" " cwd $DB\$" "  (the turn gave no environments: the thread's sticky one, env-b, ran it)"
 like "$OUT" '^OK cut-aggregated 2000 lines' "  the command's output arrives whole: every line, in order, exactly once (item/completed)"
-like "$OUT" '^OK cut-deltas ' "  item/commandExecution/outputDelta: in order, nothing twice, nothing missing, across the cut"
+like "$OUT" '^OK cut-deltas ' "  item/commandExecution/outputDelta: in order, nothing twice, on to the end across the cut"
+diag "outputDelta: $(echo "$OUT" | sed -n 's/^OK cut-deltas //p')"
 is "$(fact CUT-MSG)" "Ran it, exit code 0: line-2000" "  the turn completes; the model got the output up to its last line"
 is "$(grep -c '^cut 1 ' "$T/relay.log")" 1 "  the relay reset one connection (env-b's)"
 like "$(sed -n '/^cut 1 /,$p' "$T/relay.log")" '^accept [0-9]+ ' "  and codex-connect connected again"
@@ -419,24 +423,9 @@ is "$(printf '%s\n' "$HOOK" | grep -o " $self env-[ab] exec-server" | wc -l)" 2 
 diag "hook: $HOOK"
 
 # 0.169 sends the exec-server `environment/status` and `environment/info` with
-# "params": null, which the real exec-server accepts and codex-ssh's JSON-RPC
-# check (proto/jrpc.c) refuses with -32600 in codex-connect and in the session
-# host; the app server then reports the environment "disconnected". A TAP TODO
-# test until that is fixed (a pass is an XPASS: remove the TODO then). tap.sh
-# has no TODO helper; this one keeps its count.
-todo_is() {
-	_tap_count=$((_tap_count + 1))
-	if [ "$1" = "$2" ]; then
-		echo "ok $_tap_count - $3 # TODO $4"
-	else
-		echo "not ok $_tap_count - $3 # TODO $4"
-		diag "       got: '$1'"
-		diag "  expected: '$2'"
-	fi
-}
-todo_is "$(fact STATUS-AFTER)" "env-a=ready env-b=ready" \
-    "environment/status after use: both \"ready\"" \
-    "codex-ssh refuses \"params\": null, which the app server sends for environment/status"
+# "params": null; codex-ssh takes it as no params (PROTOCOL.md 1.1).
+is "$(fact STATUS-AFTER)" "env-a=ready env-b=ready" \
+    "environment/status after use: both \"ready\" (\"params\": null goes through)"
 
 like "$(fact EXIT)" '^0 ' "the app server exits 0 at stdin EOF"
 n=0
