@@ -142,7 +142,8 @@ die_usage(void)
 	    "                     on stdin/stdout (an environment for a local app server)\n"
 	    "       codex-connect [options] HOST install|uninstall [--sudo [--libexec DIR]]\n"
 	    "                     [-- REGISTER-OPTIONS]\n"
-	    "       codex-connect env add HOST [--id ID] [--default] | env list | env remove ID\n"
+	    "       codex-connect [-F FILE] [-l USER] [-p PORT] [-i ID] [-o K=V] env add HOST\n"
+	    "                     [--id ID] [--default] | env list | env remove ID\n"
 	    "       codex-connect --list [--json]\n"
 	    "options: -F ssh_config  -p port  -l user  -i identity  -o Key=Value  -s subsystem\n"
 	    "         -v  -q  --socket PATH  --no-tui  --plain  --no-compress  --backend NAME\n"
@@ -284,8 +285,9 @@ app_parse(int argc, char **argv, struct app_opts *o, int *done)
 		o->env_argc = argc - optind - 1;
 		if (o->env_argc < 1 || (strcmp(o->env_argv[0], "list") != 0 &&
 		    o->env_argc != 2)) {
-			fprintf(stderr, "codex-connect: usage: env add HOST [--id ID] "
-			    "[--default] | env list | env remove ID\n");
+			fprintf(stderr, "codex-connect: usage: env add [-F FILE] [-l USER] "
+			    "[-p PORT] [-i ID] [-o K=V] HOST [--id ID] [--default] | env "
+			    "list | env remove ID\n");
 			*done = 1;
 			return 2;
 		}
@@ -1544,8 +1546,11 @@ static int
 env_command(const struct app_opts *o)
 {
 	const char *home = getenv("CODEX_HOME"), *uhome = getenv("HOME");
-	char path[4200], dir[4096], self[4096], err[600];
-	const char *args[2];
+	char path[4200], dir[4096], self[4096], err[600], port[16];
+	char cfg[4096], ids[16][4096];
+	const char *args[2 + 2 * (3 + 16 + 64)];
+	const struct sshconn_opts *so = &o->link.ssh;
+	size_t na = 0, i;
 	struct envfile *f;
 	ssize_t n;
 	int r = 0;
@@ -1567,11 +1572,36 @@ env_command(const struct app_opts *o)
 	if (strcmp(o->env_argv[0], "add") == 0) {
 		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 		self[n > 0 ? n : 0] = '\0';
-		args[0] = o->env_argv[1];
-		args[1] = "exec-server";
+		/* The connection options given here go along (files made
+		 * absolute: the app server runs us from anywhere). */
+		if (so->config_file != NULL) {
+			args[na++] = "-F";
+			args[na++] = realpath(so->config_file, cfg) != NULL ? cfg :
+			    so->config_file;
+		}
+		if (so->user != NULL) {
+			args[na++] = "-l";
+			args[na++] = so->user;
+		}
+		if (so->port > 0) {
+			snprintf(port, sizeof(port), "%d", so->port);
+			args[na++] = "-p";
+			args[na++] = port;
+		}
+		for (i = 0; i < so->nidentities && i < 16; i++) {
+			args[na++] = "-i";
+			args[na++] = realpath(so->identities[i], ids[i]) != NULL ?
+			    ids[i] : so->identities[i];
+		}
+		for (i = 0; i < so->noptions && i < 64; i++) {
+			args[na++] = "-o";
+			args[na++] = so->options[i];
+		}
+		args[na++] = o->env_argv[1];
+		args[na++] = "exec-server";
 		(void)mkdir(dir, 0700);
 		r = envfile_add(f, o->env_id ? o->env_id : o->env_argv[1],
-		    self[0] ? self : "codex-connect", args, 2, o->env_default, err,
+		    self[0] ? self : "codex-connect", args, na, o->env_default, err,
 		    sizeof(err));
 	} else if (strcmp(o->env_argv[0], "remove") == 0)
 		r = envfile_remove(f, o->env_argv[1], err, sizeof(err));
@@ -1713,6 +1743,7 @@ app_run(struct app_opts *o)
 	int have_link_fd, nlink;
 	size_t first;
 	int64_t drain_until = 0;
+	int term_seen = 0;
 
 	if (o->mode == APP_LIST)
 		return do_list(o);
@@ -1799,8 +1830,25 @@ app_run(struct app_opts *o)
 				timeout = 50;
 		}
 
-		if (got_term)
-			break;
+		if (got_term) {
+			/*
+			 * SIGTERM or SIGHUP: whoever ran us is done with the
+			 * sessions (an app server ending its environments
+			 * signals their process group). End them (CLOSE, for at
+			 * most 2 s) rather than leave them waiting on the server
+			 * for a resume that will not come. A second signal, or
+			 * a dead link, leaves at once.
+			 */
+			if (term_seen || link_failed(a.link, NULL))
+				break;
+			got_term = 0;
+			term_seen = 1;
+			for (c = a.clients; c != NULL; c = c->next)
+				if (c->st != NULL)
+					stream_close(c->st);
+			a.done = 1;
+			continue;
+		}
 		if (close_bound_passed(&a, now))
 			break;
 		if (got_int) {

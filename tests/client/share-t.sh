@@ -221,6 +221,31 @@ is "$OUT" "OK deltas=2 cuts=0 exit=0" "-o ControlMaster=no with a master running
 like "$($CC -O check devbox)" ", 2 opened in all" "  through that master (as ssh -o ControlMaster=no does)"
 $CC -O exit devbox >/dev/null 2>&1
 
+# ---- SIGTERM ends the session; env add carries the connection options ------------------
+cat >"$T/term.py" <<'EOF2'
+import json, signal, subprocess, sys, time
+p = subprocess.Popen(sys.argv[1:], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+p.stdin.write(b'{"id":1,"method":"initialize","params":{"clientInfo":'
+              b'{"name":"share-t","version":"1"}}}\n')
+p.stdin.flush()
+p.stdout.readline()
+t0 = time.monotonic()
+p.send_signal(signal.SIGTERM)
+rc = p.wait(10)
+print("exit %d after %.1f s" % (rc, time.monotonic() - t0))
+EOF2
+like "$(timeout 30 python3 "$T/term.py" $CC devbox --stdio)" "^exit 0 after [0-2]\." \
+    "SIGTERM (an app server ending its environments): exit 0 at once"
+n=$($CC devbox status --json | python3 -c 'import json,sys
+print(sum(len(h["sessions"]) for h in json.load(sys.stdin)["hosts"]))')
+is "$n" 0 "  and the remote session is closed, not left waiting for a resume"
+
+CODEX_HOME=$T/ch $CONNECT -F "$T/cfg" -o ControlPersist=3 env add devbox --id dv >/dev/null
+is "$(grep '^args' "$T/ch/environments.toml")" \
+    "args = [\"-F\", \"$T/cfg\", \"-o\", \"ControlPersist=3\", \"devbox\", \"exec-server\"]" \
+    "env add -F FILE -o K=V HOST: the options go into the environment's args"
+$CC -O exit devbox >/dev/null 2>&1
+
 # ---- another Unix user's master -----------------------------------------------------
 # The throw-away user runs its own codex-connect, master included, with a copy
 # of the key and a ControlPath in its home.
@@ -248,10 +273,10 @@ import socket, struct, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.settimeout(10)
 s.connect(sys.argv[1])
-s.sendall(struct.pack(">IB", 1, 8))   # CHECK
 try:
+    s.sendall(struct.pack(">IB", 1, 8))   # CHECK
     d = s.recv(100)
-except OSError as e:
+except OSError:
     d = b""
 print("closed without a word" if d == b"" else "answered %r" % d)
 EOF
