@@ -1,7 +1,7 @@
 /*
  * boot.h - getting codex-subsystem running on a host where the `codex` SSH
  * subsystem is not registered (DESIGN.md, "Bootstrap and registration";
- * PROTOCOL.md 7).
+ * bootstrap/remote.sh).
  *
  * The caller opens an exec channel running BOOT_COMMAND and hands boot_run() a way
  * to read and write it. boot_run() sends bootstrap/remote.sh (embedded at build

@@ -144,6 +144,8 @@ die_usage(void)
 	    "                     [-- REGISTER-OPTIONS]\n"
 	    "       codex-connect [-F FILE] [-l USER] [-p PORT] [-i ID] [-o K=V] env add HOST\n"
 	    "                     [--id ID] [--default] | env list | env remove ID\n"
+	    "       codex-connect [options] --env ID [--env ID...]\n"
+	    "                     the local Codex TUI with those remote environments\n"
 	    "       codex-connect --list [--json]\n"
 	    "options: -F ssh_config  -p port  -l user  -i identity  -o Key=Value  -s subsystem\n"
 	    "         -v  -q  --socket PATH  --no-tui  --plain  --no-compress  --backend NAME\n"
@@ -157,7 +159,7 @@ app_parse(int argc, char **argv, struct app_opts *o, int *done)
 	enum { O_STDIO = 256, O_SOCKET, O_NOTUI, O_PLAIN, O_NOCOMP, O_BACKEND, O_LIST,
 	    O_JSON, O_YES, O_CWD, O_MODEL, O_SANDBOX, O_APPROVAL, O_PING, O_DEAD,
 	    O_GIVEUP, O_CLOSEWAIT, O_NOBOOT, O_SUDO, O_LIBEXEC, O_ID, O_DEFAULT,
-	    O_VERSION, O_HELP, O_NOSHARE,
+	    O_VERSION, O_HELP, O_NOSHARE, O_ENV,
 	    O_LAST };
 	static const struct option lo[] = {
 		{ "stdio", no_argument, NULL, O_STDIO },
@@ -179,6 +181,7 @@ app_parse(int argc, char **argv, struct app_opts *o, int *done)
 		{ "close-wait", required_argument, NULL, O_CLOSEWAIT },
 		{ "no-bootstrap", no_argument, NULL, O_NOBOOT },
 		{ "no-share", no_argument, NULL, O_NOSHARE },
+		{ "env", required_argument, NULL, O_ENV },
 		{ "sudo", no_argument, NULL, O_SUDO },
 		{ "id", required_argument, NULL, O_ID },
 		{ "default", no_argument, NULL, O_DEFAULT },
@@ -241,6 +244,10 @@ app_parse(int argc, char **argv, struct app_opts *o, int *done)
 		case O_CLOSEWAIT: o->close_wait_ms = (int)(atof(optarg) * 1000); break;
 		case O_NOBOOT: o->link.no_bootstrap = 1; break;
 		case O_NOSHARE: o->link.no_share = 1; break;
+		case O_ENV:
+			if (o->nenvs < 16)
+				o->envs[o->nenvs++] = optarg;
+			break;
 		case 'O':
 			if (strcmp(optarg, "check") != 0 && strcmp(optarg, "exit") != 0) {
 				fprintf(stderr, "codex-connect: -O takes check or exit\n");
@@ -271,6 +278,10 @@ app_parse(int argc, char **argv, struct app_opts *o, int *done)
 	}
 	if (list) {
 		o->mode = APP_LIST;
+		return 0;
+	}
+	if (o->nenvs > 0 && optind >= argc) {
+		o->mode = APP_LOCAL;
 		return 0;
 	}
 	if (optind >= argc) {
@@ -1542,24 +1553,71 @@ env_print(void *ctx, const char *id, int ours, int is_default)
  * server's environments ($CODEX_HOME/environments.toml, client/envfile.h), each
  * added one running `codex-connect HOST exec-server`.
  */
+/* Where environments.toml is: $CODEX_HOME, else ~/.codex. */
+static void
+env_path(char *dir, size_t dirlen, char *path, size_t pathlen)
+{
+	const char *home = getenv("CODEX_HOME"), *uhome = getenv("HOME");
+
+	if (home != NULL && *home != '\0')
+		snprintf(dir, dirlen, "%s", home);
+	else
+		snprintf(dir, dirlen, "%s/.codex", uhome ? uhome : ".");
+	snprintf(path, pathlen, "%s/environments.toml", dir);
+}
+
+#define ENV_MAX_ARGS (2 + 2 * (3 + 16 + 64))
+struct env_bufs {
+	char cfg[4096], ids[16][4096], port[16];
+};
+
+/* The connection options of the command line as an environment's arguments
+ * (files made absolute: the app server runs us from anywhere); HOST and
+ * exec-server go after them. Returns how many. */
+static size_t
+env_args(const struct app_opts *o, const char **args, struct env_bufs *b)
+{
+	const struct sshconn_opts *so = &o->link.ssh;
+	size_t na = 0, i;
+
+	if (so->config_file != NULL) {
+		args[na++] = "-F";
+		args[na++] = realpath(so->config_file, b->cfg) != NULL ? b->cfg :
+		    so->config_file;
+	}
+	if (so->user != NULL) {
+		args[na++] = "-l";
+		args[na++] = so->user;
+	}
+	if (so->port > 0) {
+		snprintf(b->port, sizeof(b->port), "%d", so->port);
+		args[na++] = "-p";
+		args[na++] = b->port;
+	}
+	for (i = 0; i < so->nidentities && i < 16; i++) {
+		args[na++] = "-i";
+		args[na++] = realpath(so->identities[i], b->ids[i]) != NULL ?
+		    b->ids[i] : so->identities[i];
+	}
+	for (i = 0; i < so->noptions && i < 64; i++) {
+		args[na++] = "-o";
+		args[na++] = so->options[i];
+	}
+	return na;
+}
+
 static int
 env_command(const struct app_opts *o)
 {
-	const char *home = getenv("CODEX_HOME"), *uhome = getenv("HOME");
-	char path[4200], dir[4096], self[4096], err[600], port[16];
-	char cfg[4096], ids[16][4096];
-	const char *args[2 + 2 * (3 + 16 + 64)];
-	const struct sshconn_opts *so = &o->link.ssh;
-	size_t na = 0, i;
+	char path[4200], dir[4096], self[4096], err[600];
+	const char *args[ENV_MAX_ARGS];
+	struct env_bufs eb;
+	size_t na;
 	struct envfile *f;
 	ssize_t n;
 	int r = 0;
 
-	if (home != NULL && *home != '\0')
-		snprintf(dir, sizeof(dir), "%s", home);
-	else
-		snprintf(dir, sizeof(dir), "%s/.codex", uhome ? uhome : ".");
-	snprintf(path, sizeof(path), "%s/environments.toml", dir);
+	env_path(dir, sizeof(dir), path, sizeof(path));
 	if ((f = envfile_load(path, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "codex-connect: %s\n", err);
 		return 1;
@@ -1572,31 +1630,7 @@ env_command(const struct app_opts *o)
 	if (strcmp(o->env_argv[0], "add") == 0) {
 		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 		self[n > 0 ? n : 0] = '\0';
-		/* The connection options given here go along (files made
-		 * absolute: the app server runs us from anywhere). */
-		if (so->config_file != NULL) {
-			args[na++] = "-F";
-			args[na++] = realpath(so->config_file, cfg) != NULL ? cfg :
-			    so->config_file;
-		}
-		if (so->user != NULL) {
-			args[na++] = "-l";
-			args[na++] = so->user;
-		}
-		if (so->port > 0) {
-			snprintf(port, sizeof(port), "%d", so->port);
-			args[na++] = "-p";
-			args[na++] = port;
-		}
-		for (i = 0; i < so->nidentities && i < 16; i++) {
-			args[na++] = "-i";
-			args[na++] = realpath(so->identities[i], ids[i]) != NULL ?
-			    ids[i] : so->identities[i];
-		}
-		for (i = 0; i < so->noptions && i < 64; i++) {
-			args[na++] = "-o";
-			args[na++] = so->options[i];
-		}
+		na = env_args(o, args, &eb);
 		args[na++] = o->env_argv[1];
 		args[na++] = "exec-server";
 		(void)mkdir(dir, 0700);
@@ -1620,6 +1654,99 @@ env_command(const struct app_opts *o)
 	printf("%s %s\n", strcmp(o->env_argv[0], "add") == 0 ? "added to" :
 	    "removed from", path);
 	return 0;
+}
+
+/*
+ * `codex-connect [options] --env ID [--env ID...]`: the local Codex TUI with
+ * those environments. Each one missing from environments.toml is added as
+ * `env add` would (HOST = ID, with the options given); the first becomes the
+ * default, which the app server makes the primary environment of every new
+ * thread; the others are there for per-turn and per-command selection. Then
+ * the real `codex` runs in our place.
+ */
+struct env_seen {
+	const char *want;
+	int found, ours, is_default;
+};
+
+static void
+env_seen_one(void *ctx, const char *id, int ours, int is_default)
+{
+	struct env_seen *e = ctx;
+
+	if (strcmp(id, e->want) == 0) {
+		e->found = 1;
+		e->ours = ours;
+		e->is_default = is_default;
+	}
+}
+
+static int
+local_tui(struct app_opts *o)
+{
+	char path[4200], dir[4096], self[4096], err[600];
+	const char *args[ENV_MAX_ARGS], *codex;
+	struct env_bufs eb;
+	struct envfile *f;
+	struct env_seen e;
+	struct app a;
+	ssize_t n;
+	size_t na;
+	int i, r = 0;
+
+	env_path(dir, sizeof(dir), path, sizeof(path));
+	if ((f = envfile_load(path, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "codex-connect: %s\n", err);
+		return 1;
+	}
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	self[n > 0 ? n : 0] = '\0';
+	na = env_args(o, args, &eb);
+	for (i = 0; i < o->nenvs && r == 0; i++) {
+		memset(&e, 0, sizeof(e));
+		e.want = o->envs[i];
+		envfile_each(f, env_seen_one, &e);
+		if (e.found && (!e.ours || i > 0)) {
+			if (i == 0 && !e.is_default) {
+				snprintf(err, sizeof(err), "environment %s is one you "
+				    "wrote in %s: make it the default there (default "
+				    "= \"%s\"), or list it after another --env",
+				    e.want, path, e.want);
+				r = -1;
+			}
+			continue;
+		}
+		args[na] = o->envs[i];
+		args[na + 1] = "exec-server";
+		(void)mkdir(dir, 0700);
+		r = envfile_add(f, o->envs[i], self[0] ? self : "codex-connect", args,
+		    na + 2, i == 0, err, sizeof(err));
+	}
+	if (r == 0 && envfile_save(f, path, err, sizeof(err)) != 0)
+		r = -1;
+	envfile_free(f);
+	if (r != 0) {
+		fprintf(stderr, "codex-connect: %s\n", err);
+		return 1;
+	}
+	memset(&a, 0, sizeof(a));
+	a.o = o;
+	if ((codex = find_codex(&a)) == NULL) {
+		fprintf(stderr, "codex-connect: no Codex CLI found (install "
+		    "@openai/codex, or set CODEX_CLI); the environments are in %s\n",
+		    path);
+		return 1;
+	}
+	if (!o->link.quiet) {
+		fprintf(stderr, "codex-connect: environments");
+		for (i = 0; i < o->nenvs; i++)
+			fprintf(stderr, " %s%s", o->envs[i], i == 0 ? " (default)" : "");
+		fprintf(stderr, " in %s; starting %s\n", path, codex);
+	}
+	unsetenv("CODEX_CONNECT_WRAPPER");
+	execl(codex, "codex", (char *)NULL);
+	fprintf(stderr, "codex-connect: %s: %s\n", codex, strerror(errno));
+	return 1;
 }
 
 /* ---- the loop ------------------------------------------------------------ */
@@ -1749,6 +1876,8 @@ app_run(struct app_opts *o)
 		return do_list(o);
 	if (o->mode == APP_CTL)
 		return do_ctl(o);
+	if (o->mode == APP_LOCAL)
+		return local_tui(o);
 	if (o->mode == APP_DOCTOR)
 		return doctor_run(o);
 	if (o->mode == APP_ENV)

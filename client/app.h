@@ -19,7 +19,8 @@ enum app_mode {
 	APP_ENV,          /* env add|list|remove: environments.toml (envfile.h) */
 	APP_UNINSTALL,
 	APP_LIST,         /* ssh_config aliases */
-	APP_CTL           /* -O check|exit: the connection master */
+	APP_CTL,          /* -O check|exit: the connection master */
+	APP_LOCAL         /* --env ID...: the local TUI with remote environments */
 };
 
 struct app_opts {
@@ -27,6 +28,8 @@ struct app_opts {
 	struct link_opts link;
 	const char *socket_path;   /* --socket */
 	const char *ctl;           /* -O check|exit */
+	const char *envs[16];      /* --env ID (no HOST): local_tui */
+	int nenvs;
 	int no_tui;
 	int json;                  /* --json for exec, status, doctor and --list */
 	int yes;                   /* exec: accept approvals without a terminal */

@@ -244,6 +244,21 @@ CODEX_HOME=$T/ch $CONNECT -F "$T/cfg" -o ControlPersist=3 env add devbox --id dv
 is "$(grep '^args' "$T/ch/environments.toml")" \
     "args = [\"-F\", \"$T/cfg\", \"-o\", \"ControlPersist=3\", \"devbox\", \"exec-server\"]" \
     "env add -F FILE -o K=V HOST: the options go into the environment's args"
+printf '#!/bin/sh\necho "codex $*"; grep -e "^default" -e "^id" -e "^args" "$CODEX_HOME/environments.toml"\n' \
+    >"$T/fakecodex"
+chmod +x "$T/fakecodex"
+OUT=$(CODEX_HOME=$T/ch CODEX_CLI=$T/fakecodex timeout 20 $CONNECT -F "$T/cfg" --env devbox \
+    --env gpu-1 2>"$T/err")
+is "$OUT" "codex 
+default = \"devbox\"
+id = \"dv\"
+args = [\"-F\", \"$T/cfg\", \"-o\", \"ControlPersist=3\", \"devbox\", \"exec-server\"]
+id = \"devbox\"
+args = [\"-F\", \"$T/cfg\", \"devbox\", \"exec-server\"]
+id = \"gpu-1\"
+args = [\"-F\", \"$T/cfg\", \"gpu-1\", \"exec-server\"]" \
+    "--env devbox --env gpu-1: both added, devbox the default, then the local codex runs"
+like "$(cat "$T/err")" "environments devbox \\(default\\) gpu-1 in " "  saying so"
 $CC -O exit devbox >/dev/null 2>&1
 
 # ---- another Unix user's master -----------------------------------------------------
