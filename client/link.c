@@ -191,6 +191,24 @@ stream_attach(struct stream *s, char *err, size_t errlen)
 			s->ack_due_ms = 0;
 			return 0;
 		}
+		if (r == SSHCONN_ERR_CHANNEL && l->streams == s && s->next == NULL) {
+			/* The shared connection has all the channels sshd allows
+			 * (MaxSessions): this link gets a connection of its own. */
+			if (s->t != NULL)
+				tunnel_disconnected(s->t);
+			buf_reset(s->out);
+			if (l->o.ssh.verbose > 0)
+				fprintf(stderr, "codex-connect: %s; using a connection of "
+				    "our own\n", err);
+			l->sharing = 0;
+			if ((r = sshconn_open(&l->reconnect_ssh, &l->c, err,
+			    errlen)) != 0)
+				return r;
+			ssh_set_blocking(sshconn_session(l->c), 0);
+			ssh_event_add_session(l->ev, sshconn_session(l->c));
+			r = chanio_open_session(l->c, &req, &l->bootstrap, &s->ch,
+			    &s->pre, &s->prelen, &plain, err, errlen);
+		}
 	} else
 		r = chanio_open_session(l->c, &req, &l->bootstrap, &s->ch, &s->pre,
 		    &s->prelen, &plain, err, errlen);

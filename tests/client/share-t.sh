@@ -52,7 +52,7 @@ LogFile %h/subsystem.log
 IdleTimeout 60s
 CONF
 chmod 644 "$T/conf"
-sshd_start "$T/sshd" "Subsystem codex $SUB -f $T/conf" || bail "cannot start sshd"
+sshd_start "$T/sshd" "Subsystem codex $SUB -f $T/conf" "MaxSessions 10" || bail "cannot start sshd"
 chmod 755 "$T/sshd"
 chmod 644 "$SSHD_DIR/authorized_keys"
 at_exit "su -s /bin/sh $U -c 'HOME=$T/home $SUB stop -f $T/conf' >/dev/null 2>&1"
@@ -143,7 +143,7 @@ is "$(tcp_to_sshd)" 0 "after -O exit, no connection to sshd is left"
 i=0
 pids=
 while [ $i -lt 10 ]; do
-	timeout -k 5 90 python3 "$DRIVE" --deltas 300 --rate 150 -- $CC devbox --stdio \
+	timeout -k 5 90 python3 "$DRIVE" --deltas 300 --rate 100 -- $CC devbox --stdio \
 	    >"$T/ten.$i" 2>&1 &
 	pids="$pids $!"
 	i=$((i + 1))
@@ -151,11 +151,14 @@ done
 sleep 1.2
 is "$(tcp_to_sshd)" 1 "ten clients started together (no master yet): one TCP connection to sshd"
 like "$($CC -O check devbox)" ", 10 channels open," "  the master has their ten channels"
+drive --deltas 3 -- $CC devbox --stdio
+is "$OUT" "OK deltas=3 cuts=0 exit=0" "an eleventh client meanwhile (sshd's MaxSessions 10 reached): a whole turn"
+is "$(tcp_to_sshd)" 1 "  on a connection of its own, gone with it"
 wait $pids
 is "$(cat "$T"/ten.* | sort | uniq -c | sed 's/^ *//')" "10 OK deltas=300 cuts=0 exit=0" \
     "  each got its own whole turn, every delta once and in order"
-is "$(grep -c "Accepted publickey for $U " "$SSHD_LOG")" 2 \
-    "  sshd authenticated two connections in all (the first master's and this one)"
+is "$(grep -c "Accepted publickey for $U " "$SSHD_LOG")" 3 \
+    "  sshd authenticated three connections in all (the first master's, this one and the eleventh client's)"
 
 # ---- connect -> first answer: shared vs first ---------------------------------------
 firsts= shared=
