@@ -174,9 +174,12 @@ median() {
 }
 f=$(median $firsts)
 s=$(median $shared)
+fmin=$(printf '%s\n' $firsts | sort -n | head -1)
+smin=$(printf '%s\n' $shared | sort -n | head -1)
 diag "connect -> initialize answered: first client$firsts ms (median $f); shared$shared ms (median $s)"
-ok "$(awk -v f="$f" -v s="$s" 'BEGIN { exit !(s > 0 && s * 10 <= f) }'; echo $?)" \
-    "a shared client's connect -> first answer ($s ms) is at most a tenth of the first's ($f ms)"
+# Best of each (scheduling noise only ever adds): make check runs tests side by side.
+ok "$(awk -v f="$fmin" -v s="$smin" 'BEGIN { exit !(s > 0 && s * 10 <= f) }'; echo $?)" \
+    "a shared client's connect -> first answer (best $smin ms, median $s) is at most a tenth of the first's (best $fmin ms, median $f)"
 
 # ---- the master goes away mid-turn --------------------------------------------------
 pid=$(master_pid)
