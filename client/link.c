@@ -599,6 +599,12 @@ link_timeout_ms(struct link *l)
 	for (s = l->streams; s != NULL; s = s->next) {
 		if (s->dead)
 			return 0;
+		/* Data already read off the socket (libssh buffered it during a
+		 * blocking channel open): the socket will not wake us for it. */
+		if ((s->ch != NULL || s->prelen > 0) && (s->ops == NULL ||
+		    s->ops->room == NULL || s->ops->room(s->ctx) > 0) &&
+		    (s->prelen > 0 || ssh_channel_poll(s->ch, 0) > 0))
+			return 0;
 		if (s->t != NULL) {
 			int64_t d = s->last_ping_ms + l->o.ping_interval_ms - now;
 

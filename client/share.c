@@ -686,6 +686,25 @@ master_unlink(struct master *ms)
 		(void)unlink(ms->w.path);
 }
 
+/*
+ * Whether a channel has data libssh already read off the socket (during a
+ * blocking open, say) that a client can take now: then poll() must not wait,
+ * since the socket will not wake it for bytes already read.
+ */
+static int
+master_buffered(struct master *ms)
+{
+	struct mconn *m;
+
+	for (m = ms->conns; m != NULL; m = m->next)
+		if (m->opened && !m->ended && !m->dead && m->ch != NULL &&
+		    buf_len(m->tx) < TX_HIGH && (ssh_channel_poll(m->ch, 0) > 0 ||
+		    ssh_channel_poll(m->ch, 1) > 0 || ssh_channel_is_eof(m->ch) ||
+		    ssh_channel_is_closed(m->ch)))
+			return 1;
+	return 0;
+}
+
 static void
 master_loop(struct master *ms)
 {
@@ -766,6 +785,8 @@ master_loop(struct master *ms)
 			    buf_len(m->tx) >= TX_HIGH) && timeout > 50)
 				timeout = 50;  /* a window may reopen unseen */
 		}
+		if (master_buffered(ms))
+			timeout = 0;
 		if (poll(pf, i, timeout) < 0 && errno != EINTR)
 			break;
 		if (pf[1].revents & POLLIN)
