@@ -1255,9 +1255,8 @@ exec_interrupt(struct lclient *c)
 static int
 sock_listen(struct app *a)
 {
-	const char *xdg = getenv("XDG_RUNTIME_DIR");
 	struct sockaddr_un sun;
-	struct stat st;
+	char err[600];
 	mode_t old;
 	int fd;
 
@@ -1271,24 +1270,13 @@ sock_listen(struct app *a)
 		else
 			snprintf(a->sock_dir, sizeof(a->sock_dir), ".");
 	} else {
-		if (xdg != NULL && xdg[0] == '/' && stat(xdg, &st) == 0 &&
-		    st.st_uid == getuid())
-			snprintf(a->sock_dir, sizeof(a->sock_dir), "%s/codex-connect", xdg);
-		else
-			snprintf(a->sock_dir, sizeof(a->sock_dir), "/tmp/codex-connect-%lu",
-			    (unsigned long)getuid());
+		share_default_dir(a->sock_dir, sizeof(a->sock_dir));
 		snprintf(a->sock_path, sizeof(a->sock_path), "%s/%ld.sock", a->sock_dir,
 		    (long)getpid());
 	}
-	if (mkdir(a->sock_dir, 0700) != 0 && errno != EEXIST) {
-		fprintf(stderr, "codex-connect: cannot create %s: %s\n", a->sock_dir,
-		    strerror(errno));
-		return -1;
-	}
-	if (lstat(a->sock_dir, &st) != 0 || !S_ISDIR(st.st_mode) ||
-	    st.st_uid != getuid() || (st.st_mode & 077) != 0) {
-		fprintf(stderr, "codex-connect: %s must be a directory owned by you with "
-		    "mode 0700; refusing to put the socket there\n", a->sock_dir);
+	if (share_private_dir(a->sock_dir, 1, err, sizeof(err)) != 0) {
+		fprintf(stderr, "codex-connect: %s; refusing to put the socket "
+		    "there\n", err);
 		return -1;
 	}
 	memset(&sun, 0, sizeof(sun));

@@ -138,12 +138,13 @@ link_req(struct link *l, struct chanio_req *r)
 }
 
 /* The remote runs the plain app server (the bootstrap's last resort): this
- * stream speaks JSONL from now on. */
+ * stream speaks JSONL from now on, and the tunnel's handshake is not sent. */
 static int
 stream_go_plain(struct stream *s, char *err, size_t errlen)
 {
 	if (s->t == NULL)
 		return 0;
+	buf_reset(s->out);
 	tunnel_free(s->t);
 	s->t = NULL;
 	if (s->lines == NULL &&
@@ -162,65 +163,51 @@ stream_go_plain(struct stream *s, char *err, size_t errlen)
  * starts (or resumes) its session. 0, ATTACH_NO_MASTER, or an SSHCONN_ERR_*
  * code with err.
  */
+static int link_connect_direct(struct link *l, const struct sshconn_opts *o,
+    char *err, size_t errlen);
+
 static int
 stream_attach(struct stream *s, char *err, size_t errlen)
 {
 	struct link *l = s->l;
 	struct chanio_req req;
-	int r, plain = 0;
+	int r = 0, plain = 0;
 
 	link_req(l, &req);
 	free(s->pre);
 	s->pre = NULL;
 	s->prelen = 0;
+	buf_reset(s->out);
+	if (s->t != NULL && tunnel_connect(s->t, s->out) != 0) {
+		snprintf(err, errlen, "out of memory");
+		return SSHCONN_ERR_NOMEM;
+	}
 	if (l->sharing) {
 		/* The handshake goes with the request (no round trip). */
-		buf_reset(s->out);
-		if (s->t != NULL && tunnel_connect(s->t, s->out) != 0) {
-			snprintf(err, errlen, "out of memory");
-			return SSHCONN_ERR_NOMEM;
-		}
 		r = share_open(&l->sw, &req, buf_ptr(s->out), buf_len(s->out),
 		    &s->sc, &plain, err, errlen);
-		if (r == 0 && buf_len(s->out) <= MUX_MAX_BODY) {
+		if (r == 0 && buf_len(s->out) <= MUX_MAX_BODY)
 			buf_reset(s->out);
-			if (plain && (r = stream_go_plain(s, err, errlen)) != 0)
-				return r;
-			s->last_rx_ms = now_ms();
-			s->last_ping_ms = s->last_rx_ms;
-			s->ack_due_ms = 0;
-			return 0;
-		}
-		if (r == SSHCONN_ERR_CHANNEL && l->streams == s && s->next == NULL) {
+		else if (r == SSHCONN_ERR_CHANNEL && l->streams == s &&
+		    s->next == NULL) {
 			/* The shared connection has all the channels sshd allows
 			 * (MaxSessions): this link gets a connection of its own. */
-			if (s->t != NULL)
-				tunnel_disconnected(s->t);
-			buf_reset(s->out);
 			if (l->o.ssh.verbose > 0)
-				fprintf(stderr, "codex-connect: %s; using a connection of "
-				    "our own\n", err);
+				fprintf(stderr, "codex-connect: %s; using a connection "
+				    "of our own\n", err);
 			l->sharing = 0;
-			if ((r = sshconn_open(&l->reconnect_ssh, &l->c, err,
-			    errlen)) != 0)
+			r = link_connect_direct(l, &l->reconnect_ssh, err, errlen);
+			if (r != 0)
 				return r;
-			ssh_set_blocking(sshconn_session(l->c), 0);
-			ssh_event_add_session(l->ev, sshconn_session(l->c));
-			r = chanio_open_session(l->c, &req, &l->bootstrap, &s->ch,
-			    &s->pre, &s->prelen, &plain, err, errlen);
 		}
-	} else
+	}
+	if (!l->sharing)
 		r = chanio_open_session(l->c, &req, &l->bootstrap, &s->ch, &s->pre,
 		    &s->prelen, &plain, err, errlen);
 	if (r != 0)
 		return r;
 	if (plain && (r = stream_go_plain(s, err, errlen)) != 0)
 		return r;
-	buf_reset(s->out);
-	if (s->t != NULL && tunnel_connect(s->t, s->out) != 0) {
-		snprintf(err, errlen, "out of memory");
-		return SSHCONN_ERR_NOMEM;
-	}
 	s->last_rx_ms = now_ms();
 	s->last_ping_ms = s->last_rx_ms;
 	s->ack_due_ms = 0;
@@ -296,18 +283,28 @@ link_connect(struct link *l, const struct sshconn_opts *o, char *err,
 			(void)share_probe(&l->sw);
 			l->suspect = 0;
 		}
-		r = share_ensure(&l->sw, o, &req, err, errlen);
+		/* The master's blocking steps are bounded by ConnectTimeout. */
+		r = share_ensure(&l->sw, &l->reconnect_ssh, &req, err, errlen);
 		if (r <= 0)
 			return r;
 		if (l->o.ssh.verbose > 0)
 			fprintf(stderr, "codex-connect: %s; connecting directly\n", err);
 		l->sharing = 0;
 	}
+	return link_connect_direct(l, o, err, errlen);
+}
+
+/* A connection of the link's own. 0, or an SSHCONN_ERR_* code with err. */
+static int
+link_connect_direct(struct link *l, const struct sshconn_opts *o, char *err,
+    size_t errlen)
+{
+	int r;
+
 	if ((r = sshconn_open(o, &l->c, err, errlen)) != 0)
 		return r;
 	ssh_set_blocking(sshconn_session(l->c), 0);
-	if (l->ev != NULL)
-		ssh_event_add_session(l->ev, sshconn_session(l->c));
+	ssh_event_add_session(l->ev, sshconn_session(l->c));
 	return 0;
 }
 

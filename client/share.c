@@ -52,10 +52,8 @@ now_ms(void)
 
 /* ---- where ---------------------------------------------------------------- */
 
-/* dir must be a directory of ours, closed to others; created when missing
- * and create is set. */
-static int
-private_dir(const char *dir, int create, char *err, size_t errlen)
+int
+share_private_dir(const char *dir, int create, char *err, size_t errlen)
 {
 	struct stat st;
 
@@ -79,6 +77,20 @@ private_dir(const char *dir, int create, char *err, size_t errlen)
 	return 0;
 }
 
+void
+share_default_dir(char *out, size_t len)
+{
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	struct stat sb;
+
+	if (xdg != NULL && xdg[0] == '/' && stat(xdg, &sb) == 0 &&
+	    S_ISDIR(sb.st_mode) && sb.st_uid == getuid() &&
+	    strlen(xdg) + 40 < len)
+		snprintf(out, len, "%s/codex-connect", xdg);
+	else
+		snprintf(out, len, "/tmp/codex-connect-%lu", (unsigned long)getuid());
+}
+
 int
 share_where(const struct sshconn_opts *o, const char *version,
     struct share_where *w, char *err, size_t errlen)
@@ -86,9 +98,7 @@ share_where(const struct sshconn_opts *o, const char *version,
 	struct sshconn_dest d;
 	crypto_hash_sha256_state st;
 	uint8_t h[crypto_hash_sha256_BYTES];
-	const char *xdg = getenv("XDG_RUNTIME_DIR");
 	char dir[sizeof(w->path)], *slash;
-	struct stat sb;
 	size_t i;
 	int rc;
 
@@ -123,18 +133,10 @@ share_where(const struct sshconn_opts *o, const char *version,
 			dir[1] = '\0';
 		else
 			*slash = '\0';
-		if (private_dir(dir, 0, err, errlen) != 0)
-			return 0;
-		return 1;
+		return share_private_dir(dir, 0, err, errlen) == 0;
 	}
-	if (xdg != NULL && xdg[0] == '/' && stat(xdg, &sb) == 0 &&
-	    S_ISDIR(sb.st_mode) && sb.st_uid == getuid() &&
-	    strlen(xdg) + 40 < sizeof(dir))
-		snprintf(dir, sizeof(dir), "%s/codex-connect", xdg);
-	else
-		snprintf(dir, sizeof(dir), "/tmp/codex-connect-%lu",
-		    (unsigned long)getuid());
-	if (private_dir(dir, 1, err, errlen) != 0)
+	share_default_dir(dir, sizeof(dir));
+	if (share_private_dir(dir, 1, err, errlen) != 0)
 		return 0;
 	snprintf(w->path, sizeof(w->path), "%s/cm-%s.sock", dir, w->key);
 	return 1;
@@ -188,6 +190,26 @@ write_all(int fd, const uint8_t *p, size_t n, int sock)
 			return -1;
 		p += w;
 		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Sends what b holds as far as the non-blocking socket fd takes it: 0, or
+ * -1 when the peer is gone. */
+static int
+send_queued(int fd, struct buf *b)
+{
+	ssize_t n;
+
+	while (buf_len(b) > 0) {
+		n = send(fd, buf_ptr(b), buf_len(b), MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		if (n <= 0)
+			return -1;
+		buf_consume(b, (size_t)n);
 	}
 	return 0;
 }
@@ -382,7 +404,6 @@ master_open(struct master *ms, struct mconn *m, const struct mux_msg *msg)
 		return;
 	}
 	fl = msg->body[1];
-	(void)fl;
 	snprintf(name, sizeof(name), "%.*s", (int)(msg->len - 2), msg->body + 2);
 	r.subsystem = name;
 	r.no_bootstrap = (fl & MUX_OPEN_NO_BOOTSTRAP) != 0;
@@ -425,7 +446,7 @@ master_open(struct master *ms, struct mconn *m, const struct mux_msg *msg)
 		return;
 	}
 	ms->opened_total++;
-	m->drop_early = plain && (msg->body[1] & MUX_OPEN_EARLY);
+	m->drop_early = plain && (fl & MUX_OPEN_EARLY);
 	fl = plain ? MUX_OPENED_PLAIN : 0;
 	if (mux_put(m->tx, MUX_OPENED, &fl, 1) != 0)
 		m->dead = 1;
@@ -543,7 +564,7 @@ mconn_read(struct master *ms, struct mconn *m)
 					return -1;
 				}
 				if (!m->opened)
-					return m->prober ? 1 : 0;
+					return 0;
 				continue;
 			}
 			if (msg.type == MUX_DATA && m->drop_early)
@@ -623,20 +644,7 @@ mconn_pump(struct mconn *m)
 static int
 mconn_flush(struct mconn *m)
 {
-	ssize_t n;
-
-	while (buf_len(m->tx) > 0) {
-		n = send(m->fd, buf_ptr(m->tx), buf_len(m->tx),
-		    MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return 0;
-		if (n <= 0)
-			return -1;
-		buf_consume(m->tx, (size_t)n);
-	}
-	return 0;
+	return send_queued(m->fd, m->tx);
 }
 
 static void
@@ -900,13 +908,10 @@ static void
 master_main(const struct share_where *w, const struct sshconn_opts *o,
     const struct chanio_req *r, int rfd, int lockfd)
 {
-	struct sshconn_opts so = *o;
-	const char *opts[70];
 	struct master ms;
 	struct sigaction sa;
 	char err[1000];
 	int keep[3] = { 2, rfd, lockfd }, rc, nul;
-	size_t i, n;
 
 	transport_close_fds(keep, 3);
 	memset(&sa, 0, sizeof(sa));
@@ -916,20 +921,12 @@ master_main(const struct share_where *w, const struct sshconn_opts *o,
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGCHLD, SIG_DFL);
 	signal(SIGPIPE, SIG_IGN);
-	/* A bound on every blocking step (opening a channel on a connection
-	 * that died unseen), unless the user chose one. */
-	n = o->noptions < 64 ? o->noptions : 64;
-	for (i = 0; i < n; i++)
-		opts[i] = o->options[i];
-	opts[n++] = "ConnectTimeout=10";
-	so.options = opts;
-	so.noptions = n;
 	memset(&ms, 0, sizeof(ms));
 	ms.w = *w;
 	ms.req = *r;
 	ms.host = o->host;
 	ms.lfd = -1;
-	if ((rc = sshconn_open(&so, &ms.c, err, sizeof(err))) != 0) {
+	if ((rc = sshconn_open(o, &ms.c, err, sizeof(err))) != 0) {
 		report(rfd, 'E', -rc, err);
 		_exit(1);
 	}
@@ -1307,23 +1304,10 @@ share_chan_write(struct share_chan *sc, const void *buf, size_t len)
 int
 share_chan_flush(struct share_chan *sc)
 {
-	ssize_t n;
-
 	if (sc->want_eof && !sc->eof_queued &&
 	    mux_put(sc->tx, MUX_EOF, NULL, 0) == 0)
 		sc->eof_queued = 1;
-	while (buf_len(sc->tx) > 0) {
-		n = send(sc->fd, buf_ptr(sc->tx), buf_len(sc->tx),
-		    MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return 0;
-		if (n <= 0)
-			return -1;
-		buf_consume(sc->tx, (size_t)n);
-	}
-	return 0;
+	return send_queued(sc->fd, sc->tx);
 }
 
 void
@@ -1351,64 +1335,63 @@ share_chan_free(struct share_chan *sc)
 	chan_free(sc);
 }
 
-int
-share_probe(const struct share_where *w)
+/*
+ * Sends a body-less request of type to w's master and reads its INFO answer
+ * into info (at most timeout_ms). Then, when wait_gone (or when there was no
+ * answer), waits until the master closes the connection: it does so last, when
+ * it exits. 0 with info; 1 when no master listens there or it did not answer.
+ */
+static int
+ask_master(const struct share_where *w, int type, char *info, size_t infolen,
+    int timeout_ms, int wait_gone)
 {
 	struct mux_dec *d;
 	struct mux_msg m;
-	uint8_t h[MUX_HDR] = { 0, 0, 0, 1, MUX_PROBE };
+	uint8_t h[MUX_HDR] = { 0, 0, 0, 1, (uint8_t)type }, x;
 	int fd, rc = 1;
 
 	if ((fd = sock_connect(w->path)) < 0)
 		return 1;
 	if ((d = mux_dec_new()) != NULL && write_all(fd, h, sizeof(h), 1) == 0 &&
-	    read_msg(fd, d, &m, PROBE_MS + 2000) == 1 && m.type == MUX_INFO)
+	    read_msg(fd, d, &m, timeout_ms) == 1 && m.type == MUX_INFO) {
+		snprintf(info, infolen, "%.*s", (int)m.len, m.body);
 		rc = 0;
-	else {
-		/* Not alive: it exits (or exited); wait until it let go of
-		 * the socket, so that a new master can take its place. */
-		uint8_t x;
-
+	}
+	if (wait_gone || rc != 0)
 		while (read(fd, &x, 1) > 0)
 			;
-	}
 	mux_dec_free(d);
 	close(fd);
 	return rc;
 }
 
 int
+share_probe(const struct share_where *w)
+{
+	char info[64];
+
+	/* Not alive: it exits, and is gone when ask_master() returns, so that
+	 * a new master can take its place. */
+	return ask_master(w, MUX_PROBE, info, sizeof(info), PROBE_MS + 2000, 0);
+}
+
+int
 share_control(const struct share_where *w, const char *cmd, char *err,
     size_t errlen)
 {
-	struct mux_dec *d;
-	struct mux_msg m;
-	uint8_t h[MUX_HDR] = { 0, 0, 0, 1, 0 };
-	int fd, rc;
+	char info[MUX_MAX_TEXT + 1];
+	int quit = strcmp(cmd, "exit") == 0;
 
-	if ((fd = sock_connect(w->path)) < 0) {
+	if (access(w->path, F_OK) != 0) {
 		snprintf(err, errlen, "no connection master running (%s: %s)",
 		    w->path, strerror(errno));
 		return 1;
 	}
-	h[4] = strcmp(cmd, "exit") == 0 ? MUX_QUIT : MUX_CHECK;
-	if ((d = mux_dec_new()) == NULL || write_all(fd, h, sizeof(h), 1) != 0 ||
-	    read_msg(fd, d, &m, 10000) != 1 || m.type != MUX_INFO) {
-		snprintf(err, errlen, "the connection master at %s did not answer",
-		    w->path);
-		rc = 1;
-	} else {
-		printf("%.*s\n", (int)m.len, m.body);
-		rc = 0;
-		if (h[4] == MUX_QUIT) {
-			/* Return once it is gone: it closes our socket last. */
-			uint8_t x;
-
-			while (read(fd, &x, 1) > 0)
-				;
-		}
+	if (ask_master(w, quit ? MUX_QUIT : MUX_CHECK, info, sizeof(info), 10000,
+	    quit) != 0) {
+		snprintf(err, errlen, "no connection master answers at %s", w->path);
+		return 1;
 	}
-	mux_dec_free(d);
-	close(fd);
-	return rc;
+	printf("%s\n", info);
+	return 0;
 }

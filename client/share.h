@@ -40,6 +40,14 @@ struct share_where {
 	char key[17];              /* the destination's key, for messages */
 };
 
+/* codex-connect's own directory for its sockets: $XDG_RUNTIME_DIR/codex-connect
+ * when XDG_RUNTIME_DIR is a directory of ours, else /tmp/codex-connect-UID. */
+void share_default_dir(char *out, size_t len);
+
+/* dir must be a directory of ours with mode 0700, never a symbolic link
+ * (created so when missing and create is set): 0, or -1 with why in err. */
+int share_private_dir(const char *dir, int create, char *err, size_t errlen);
+
 /*
  * Resolves where o's master listens: ControlPath from ssh_config, else
  * $XDG_RUNTIME_DIR/codex-ssh/ (or /tmp/codex-ssh-UID/), created 0700 and
@@ -56,8 +64,9 @@ struct share_chan;
 /*
  * Makes sure a master listens at w: when none answers and w->may_start, starts
  * one with o (under a lock, so that concurrent clients start one between
- * them). Blocking: the master connects and authenticates meanwhile, with our
- * terminal for prompts. Returns 0 when one listens; 1 when there is none and
+ * them; o should set a ConnectTimeout, which also bounds the master's blocking
+ * channel opens on a connection that died unseen). Blocking: the master
+ * connects and authenticates meanwhile, with our terminal for prompts. Returns 0 when one listens; 1 when there is none and
  * none may be started, or it could not listen (connect directly; why in err);
  * or a negative SSHCONN_ERR_* code with a message in err (it could not connect
  * or authenticate).
