@@ -208,7 +208,10 @@ case $size in
 esac
 
 tmp=$dir/.upload.$$
-: >"$tmp" 2>/dev/null || fallback dir "cannot write in $dir (a full or read-only disk?)"
+# A new file (noclobber: O_EXCL), never one planted in its place; the directory
+# is ours and nobody else can write to it (safe_dir).
+rm -f "$tmp" 2>/dev/null
+(set -C; : >"$tmp") 2>/dev/null || fallback dir "cannot write in $dir (a full or read-only disk?)"
 say READY
 if command -v head >/dev/null 2>&1 && head -c 1 </dev/null >/dev/null 2>&1; then
 	head -c "$size" >"$tmp"

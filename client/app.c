@@ -2010,7 +2010,8 @@ app_run(struct app_opts *o)
 		pf[1] = (struct pollfd){ .fd = a.lfd, .events = POLLIN };
 		first = n;
 		for (c = a.clients; c != NULL; c = c->next) {
-			int rd = c->in >= 0 && !c->in_eof && !c->closing && !c->dead;
+			int rd = c->in >= 0 && !c->in_eof && !c->closing && !c->dead &&
+			    (c->st == NULL || !stream_full(c->st));
 
 			pf[n++] = (struct pollfd){ .fd = rd ? c->in : -1, .events = POLLIN };
 			pf[n++] = (struct pollfd){ .fd = buf_len(c->obuf) > 0 ? c->out : -1,

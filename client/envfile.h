@@ -28,15 +28,17 @@ struct envfile *envfile_load(const char *path, char *err, size_t errlen)
 void envfile_free(struct envfile *f);
 
 /*
- * Adds (or replaces, when ours) the environment id running program with args.
- * make_default also sets the top-level default to id (refused if the user set a
- * default). Returns 0, or -1 with a reason in err (an id the user defined).
+ * Adds (or replaces, when ours) the environment id (1 to 255 bytes) running
+ * program with args. make_default also sets the top-level default to id
+ * (refused if the user set a default). Returns 0, or -1 with a reason in err
+ * (an id the user defined, a value too long) and f unchanged.
  */
 int envfile_add(struct envfile *f, const char *id, const char *program,
     const char *const *args, size_t nargs, int make_default, char *err,
     size_t errlen) PROTO_WUR PROTO_NONNULL(1, 2, 3);
-/* Removes our environment id (and our default if it names id). 0, or -1 with
- * err (no such environment, or one the user wrote). */
+/* Removes our environment id (and our default if it names id), keeping the
+ * comments and blank lines above the next table. 0, or -1 with err (no such
+ * environment, or one the user wrote) and f unchanged. */
 int envfile_remove(struct envfile *f, const char *id, char *err, size_t errlen)
     PROTO_WUR PROTO_NONNULL(1, 2);
 

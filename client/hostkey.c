@@ -4,13 +4,11 @@
  * libssh 0.10 does not know), and messages that say which file and line
  * disagree and how to fix it.
  *
- * The known_hosts files are read here rather than by libssh: libssh 0.10 skips
- * @revoked and @cert-authority lines and knows neither HostKeyAlias nor
- * HashKnownHosts. One reader decides everything (verdict, offending line,
- * revocation), so the answers cannot disagree with each other. The format and
- * the matching are OpenSSH's hostfile.c and match.c: markers, comma-separated
- * patterns with * ? and !negation compared in lower case, and hashed names
- * "|1|base64(salt)|base64(HMAC-SHA1(salt, name))".
+ * The known_hosts files are read here (client/knownhosts.c, with the keys
+ * read by libssh) rather than by libssh: libssh 0.10 skips @revoked and
+ * @cert-authority lines and knows neither HostKeyAlias nor HashKnownHosts. One
+ * reader decides everything (verdict, offending line, revocation), so the
+ * answers cannot disagree with each other.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -36,18 +34,13 @@
 
 #include "client/hostcert.h"
 #include "client/hostkey.h"
+#include "client/knownhosts.h"
 #include "client/sshconf.h"
 #include "client/prompt.h"
 #include "client/sshconn.h"
 #include "client/sshconn-int.h"
 #include "client/sshopt.h"
-#include "client/ws.h"
 
-#define MAX_KNOWN_LINE		(64 * 1024)
-#define SHA1_LEN		20
-#define HASH_MAGIC		"|1|"
-#define B64_SHA1_LEN		28	/* base64 of 20 bytes, padded */
-#define HASHED_LEN		(3 + B64_SHA1_LEN + 1 + B64_SHA1_LEN)
 #define KRL_MAGIC		"SSHKRL\n"	/* and a NUL: 8 bytes */
 #define NAME_BUF		(HOSTKEY_MAX_NAME + 1)
 
@@ -221,124 +214,17 @@ lookup_name(struct ctx *x, char name[NAME_BUF])
 	name[i] = '\0';
 }
 
-/* ---- hashed names: HMAC-SHA1 on client/ws.c's SHA-1 ---------------------- */
-
-static int
-hmac_sha1(const uint8_t key[SHA1_LEN], const char *msg, size_t mlen,
-    uint8_t out[SHA1_LEN])
-{
-	uint8_t buf[64 + NAME_BUF], inner[SHA1_LEN];
-	size_t i;
-
-	if (mlen > NAME_BUF)
-		return -1;
-	memset(buf, 0x36, 64);
-	for (i = 0; i < SHA1_LEN; i++)
-		buf[i] ^= key[i];
-	memcpy(buf + 64, msg, mlen);
-	ws_sha1(buf, 64 + mlen, inner);
-	memset(buf, 0x5c, 64);
-	for (i = 0; i < SHA1_LEN; i++)
-		buf[i] ^= key[i];
-	memcpy(buf + 64, inner, SHA1_LEN);
-	ws_sha1(buf, 64 + SHA1_LEN, out);
-	return 0;
-}
-
-/* "|1|base64(salt)|base64(HMAC-SHA1(salt, name))", as ssh(1) and
- * ssh-keygen -H write it. */
-static int
-hash_name(const uint8_t salt[SHA1_LEN], const char *name,
-    char out[HASHED_LEN + 1])
-{
-	uint8_t mac[SHA1_LEN];
-	char s64[B64_SHA1_LEN + 1], m64[B64_SHA1_LEN + 1];
-
-	if (hmac_sha1(salt, name, strlen(name), mac) != 0)
-		return -1;
-	sodium_bin2base64(s64, sizeof(s64), salt, SHA1_LEN,
-	    sodium_base64_VARIANT_ORIGINAL);
-	sodium_bin2base64(m64, sizeof(m64), mac, SHA1_LEN,
-	    sodium_base64_VARIANT_ORIGINAL);
-	snprintf(out, HASHED_LEN + 1, "%s%s|%s", HASH_MAGIC, s64, m64);
-	return 0;
-}
-
-/* 1 when the hashed host field names name, 0 when not, -1 when malformed
- * (OpenSSH's match_maybe_hashed(): the whole field compared). */
-static int
-match_hashed(const char *name, const char *field)
-{
-	const char *s64 = field + strlen(HASH_MAGIC), *bar;
-	uint8_t salt[64];
-	size_t saltlen = 0;
-	char want[HASHED_LEN + 1];
-
-	if (strncmp(field, HASH_MAGIC, strlen(HASH_MAGIC)) != 0 ||
-	    (bar = strchr(s64, '|')) == NULL ||
-	    sodium_base642bin(salt, sizeof(salt), s64, (size_t)(bar - s64),
-	    NULL, &saltlen, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
-	    saltlen != SHA1_LEN)
-		return -1;
-	if (hash_name(salt, name, want) != 0)
-		return 0;
-	return strcmp(want, field) == 0;
-}
-
-/* ---- host patterns: OpenSSH's match_pattern_list(), lower case ----------- */
-
-
-/* 1 when a pattern of the comma-separated list matches name and no !negated
- * one does. */
-static int
-match_patterns(const char *name, const char *list)
-{
-	const char *p = list;
-	size_t n;
-	int neg, got = 0;
-
-	while (*p != '\0') {
-		n = strcspn(p, ",");
-		neg = *p == '!';
-		if (sshconf_match_glob(name, p + neg, n - (size_t)neg, 1)) {
-			if (neg)
-				return 0;
-			got = 1;
-		}
-		p += n;
-		if (*p == ',')
-			p++;
-	}
-	return got;
-}
-
 /* ---- reading known_hosts ------------------------------------------------- */
 
-enum marker { MARK_NONE, MARK_CA, MARK_REVOKED };
-
-/* One line of a known_hosts file that names the host. */
+/* One line of a known_hosts file that names the host, with its key. */
 struct kh_entry {
 	const char *file;
 	int line;
-	enum marker marker;
+	enum knownhosts_marker marker;
 	ssh_key key;
 };
 
 typedef void (*kh_fn)(const struct kh_entry *e, void *arg);
-
-static char *
-next_word(char **pp)
-{
-	char *p = *pp + strspn(*pp, " \t"), *w = p;
-
-	if (*p == '\0')
-		return NULL;
-	p += strcspn(p, " \t");
-	if (*p != '\0')
-		*p++ = '\0';
-	*pp = p;
-	return w;
-}
 
 /* A public key as "TYPE BASE64"; NULL when libssh cannot read it. */
 static ssh_key
@@ -355,83 +241,39 @@ parse_key(const char *type, const char *b64)
 	return k;
 }
 
-/*
- * Splits one line as OpenSSH's hostkeys_foreach() does: at most one marker,
- * the host field, the key type and the base64 key; the rest is a comment.
- * Modifies line. Returns -1 for a line to skip: blank, comment, invalid.
- */
-static int
-split_line(char *line, enum marker *m, char **hosts, char **type, char **b64)
-{
-	char *p = line, *w;
+struct kh_walk {
+	kh_fn fn;
+	void *arg;
+};
 
-	line[strcspn(line, "\r\n")] = '\0';
-	p += strspn(p, " \t");
-	if (*p == '\0' || *p == '#')
-		return -1;
-	*m = MARK_NONE;
-	if (*p == '@') {
-		if ((w = next_word(&p)) == NULL)
-			return -1;
-		if (strcmp(w, "@cert-authority") == 0)
-			*m = MARK_CA;
-		else if (strcmp(w, "@revoked") == 0)
-			*m = MARK_REVOKED;
-		else
-			return -1;
-		if (p[strspn(p, " \t")] == '@')
-			return -1;	/* one marker only */
-	}
-	if ((*hosts = next_word(&p)) == NULL || (*type = next_word(&p)) ==
-	    NULL || (*b64 = next_word(&p)) == NULL)
-		return -1;
-	return 0;
+/* Hands the lines whose key libssh can read on; the others are skipped, as
+ * ssh(1) skips them. */
+static void
+kh_key(const struct knownhosts_entry *ke, void *arg)
+{
+	const struct kh_walk *w = arg;
+	struct kh_entry e;
+
+	if ((e.key = parse_key(ke->type, ke->b64)) == NULL)
+		return;
+	e.file = ke->file;
+	e.line = ke->line;
+	e.marker = ke->marker;
+	w->fn(&e, w->arg);
+	ssh_key_free(e.key);
 }
 
 /*
  * Calls fn for every line of file whose host field names name (lowercase)
- * and whose key libssh can read; invalid lines are skipped, as ssh(1) skips
- * them. Returns 0 (also when the file does not exist), or -1 with errno set
- * when it cannot be read.
+ * and whose key libssh can read. Returns 0 (also when the file does not
+ * exist), or -1 with errno set when it cannot be read.
  */
 static int
 kh_foreach(const char *file, const char *name, kh_fn fn, void *arg)
 {
-	FILE *f;
-	char *line = NULL, *hosts, *type, *b64;
-	size_t cap = 0;
-	ssize_t len;
-	struct kh_entry e;
-	enum marker m;
-	int lineno = 0, rc = 0, saved;
+	struct kh_walk w = { fn, arg };
 
-	if (file == NULL)
-		return 0;
-	if ((f = fopen(file, "re")) == NULL)
-		return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
-	while ((len = getline(&line, &cap, f)) != -1) {
-		lineno++;
-		if (len > MAX_KNOWN_LINE ||
-		    split_line(line, &m, &hosts, &type, &b64) != 0)
-			continue;
-		if ((hosts[0] == '|' ? match_hashed(name, hosts) :
-		    match_patterns(name, hosts)) != 1)
-			continue;
-		if ((e.key = parse_key(type, b64)) == NULL)
-			continue;
-		e.file = file;
-		e.line = lineno;
-		e.marker = m;
-		fn(&e, arg);
-		ssh_key_free(e.key);
-	}
-	saved = errno;
-	if (ferror(f))
-		rc = -1;
-	free(line);
-	fclose(f);
-	errno = saved;
-	return rc;
+	return knownhosts_foreach(file, name, kh_key, &w);
 }
 
 /* ---- the verdict --------------------------------------------------------- */
@@ -469,14 +311,14 @@ judge(const struct kh_entry *e, void *arg)
 	int same = ssh_key_cmp(e->key, v->key, SSH_KEY_CMP_PUBLIC) == 0;
 
 	switch (e->marker) {
-	case MARK_REVOKED:
+	case KNOWNHOSTS_REVOKED:
 		if (same)
 			note(&v->revoked, e);
 		break;
-	case MARK_CA:
+	case KNOWNHOSTS_CA:
 		note(&v->ca, e);
 		break;
-	case MARK_NONE:
+	case KNOWNHOSTS_PLAIN:
 		if (same)
 			note(&v->ok, e);
 		else if (ssh_key_type(e->key) == ssh_key_type(v->key))
@@ -704,8 +546,8 @@ check_revoked_list(struct ctx *x, const char *name, const ssh_key key,
 		p = line + strspn(line, " \t");
 		if (*p == '\0' || *p == '#')
 			continue;
-		if (len > MAX_KNOWN_LINE || (type = next_word(&p)) == NULL ||
-		    (b64 = next_word(&p)) == NULL ||
+		if (len > KNOWNHOSTS_MAX_LINE || (type = knownhosts_word(&p)) == NULL ||
+		    (b64 = knownhosts_word(&p)) == NULL ||
 		    (k = parse_key(type, b64)) == NULL) {
 			errf(x->err, x->errlen, "host key verification failed: "
 			    "cannot check the host key of %s against the "
@@ -777,9 +619,10 @@ remember_host(struct ctx *x, const char *name, const ssh_key key,
     const char *fp)
 {
 	const char *file = x->known_hosts, *why = NULL;
-	char *entry = NULL, *keypart, *line = NULL, hashed[HASHED_LEN + 1];
+	char *entry = NULL, *keypart, *line = NULL;
+	char hashed[KNOWNHOSTS_HASHED_LEN + 1];
 	char dir[PATH_MAX], *slash;
-	uint8_t salt[SHA1_LEN];
+	uint8_t salt[KNOWNHOSTS_SALT_LEN];
 	int fd = -1, nl;
 
 	if (file == NULL) {
@@ -796,7 +639,7 @@ remember_host(struct ctx *x, const char *name, const ssh_key key,
 	keypart[strcspn(keypart, "\r\n")] = '\0';
 	if (x->hk.hash == 1) {
 		randombytes_buf(salt, sizeof(salt));
-		if (hash_name(salt, name, hashed) != 0) {
+		if (knownhosts_hash(salt, name, hashed) != 0) {
 			why = "the name is too long to hash";
 			goto out;
 		}
@@ -1029,11 +872,11 @@ find_ca(const struct kh_entry *e, void *arg)
 	uint8_t blob[KEY_BLOB_MAX];
 	size_t n;
 
-	if (e->marker == MARK_NONE ||
+	if (e->marker == KNOWNHOSTS_PLAIN ||
 	    (n = key_blob(e->key, blob, sizeof(blob))) != f->len ||
 	    memcmp(blob, f->blob, n) != 0)
 		return;
-	note(e->marker == MARK_CA ? &f->ca : &f->revoked, e);
+	note(e->marker == KNOWNHOSTS_CA ? &f->ca : &f->revoked, e);
 }
 
 static int
@@ -1143,11 +986,11 @@ check_certificate(struct ctx *x, const char *name, const ssh_key key,
 	 * CERTTYPE BASE64"; the certificate for this very key. */
 	for (line = strtok_r(scan, "\n", &save); line != NULL && !have;
 	    line = strtok_r(NULL, "\n", &save)) {
-		if (line[0] == '#' || (w = next_word(&line)) == NULL)
+		if (line[0] == '#' || (w = knownhosts_word(&line)) == NULL)
 			continue;
-		if (!is_cert_type(w) && (w = next_word(&line)) == NULL)
+		if (!is_cert_type(w) && (w = knownhosts_word(&line)) == NULL)
 			continue;
-		if (!is_cert_type(w) || (b64 = next_word(&line)) == NULL)
+		if (!is_cert_type(w) || (b64 = knownhosts_word(&line)) == NULL)
 			continue;
 		seen = 1;
 		if (sodium_base642bin(cert, HOSTCERT_MAX_LEN, b64, strlen(b64),
@@ -1384,7 +1227,7 @@ note_type(const struct kh_entry *e, void *arg)
 	unsigned long *mask = arg;
 	int t = (int)ssh_key_type(e->key);
 
-	if (e->marker == MARK_NONE && t >= 0 && t < 64)
+	if (e->marker == KNOWNHOSTS_PLAIN && t >= 0 && t < 64)
 		*mask |= 1UL << t;
 }
 

@@ -46,6 +46,7 @@ struct stream {
 	int64_t ack_due_ms;         /* an ACK is owed and must go by then; 0: none */
 	int closing;
 	int dead;
+	int silent;                 /* resumes closed before answering, in a row */
 	unsigned end_code;
 	char end_reason[FRAME_MAX_REASON + 64];
 };
@@ -178,6 +179,10 @@ stream_attach(struct stream *s, char *err, size_t errlen)
 	s->pre = NULL;
 	s->prelen = 0;
 	buf_reset(s->out);
+	/* A CLOSE sent on the channel that was lost may never have arrived: say it
+	 * again once the resumed session has everything we sent. */
+	if (s->t != NULL && s->closing == 3)
+		s->closing = 1;
 	if (s->t != NULL && tunnel_connect(s->t, s->out) != 0) {
 		snprintf(err, errlen, "out of memory");
 		return SSHCONN_ERR_NOMEM;
@@ -421,8 +426,9 @@ link_open(const struct link_opts *o, char *err, size_t errlen)
 			return NULL;
 		}
 		l->sharing = r;
-		if (r == 0 && o->ssh.verbose > 0)
-			fprintf(stderr, "codex-connect: %s\n", why);
+		if (r == 0 && (o->ssh.verbose > 0 || l->sw.unsafe))
+			fprintf(stderr, "codex-connect: %s%s\n", why, l->sw.unsafe ?
+			    "; not sharing the connection" : "");
 	}
 	if (link_connect(l, &l->o.ssh, err, errlen) != 0) {
 		ssh_event_free(l->ev);
@@ -519,6 +525,16 @@ stream_send(struct stream *s, const void *msg, size_t len)
 	if (buf_put(s->out, msg, len) != 0 || buf_put(s->out, "\n", 1) != 0)
 		return -1;
 	return 0;
+}
+
+int
+stream_full(const struct stream *s)
+{
+	if (s->dead)
+		return 0;
+	/* Framed: what the server has not acknowledged fills the journal. Plain:
+	 * what the channel has not taken fills the output buffer. */
+	return s->t != NULL ? tunnel_full(s->t) : buf_len(s->out) >= OUT_HIGH;
 }
 
 void
@@ -620,7 +636,8 @@ link_timeout_ms(struct link *l)
  * After the channel's EOF: did the remote program end on its own with something to
  * say? True when it wrote to stderr (codex-subsystem's fatal errors: bad config,
  * runtime directory refused, …), or when a framed session closed before WELCOME
- * while the SSH connection itself is fine. Fills why for the user.
+ * while the SSH connection itself is fine (for a resume, twice in a row). Fills
+ * why for the user.
  */
 static int
 stream_server_said(struct stream *s, char *why, size_t whylen)
@@ -646,6 +663,11 @@ stream_server_said(struct stream *s, char *why, size_t whylen)
 	}
 	if (s->t != NULL && !tunnel_welcomed(s->t) && (s->sc != NULL ||
 	    ssh_is_connected(sshconn_session(s->l->c)))) {
+		/* A resume gets one more try: its channel may have been a
+		 * connection master's spare whose codex-subsystem died with the
+		 * session's (pkill codex-subsystem). Twice in a row is an answer. */
+		if (tunnel_has_session(s->t) && s->silent++ == 0)
+			return 0;
 		if (s->sc != NULL)
 			snprintf(err, sizeof(err), "%s", share_chan_exit_note(s->sc));
 		else
@@ -748,6 +770,7 @@ stream_pump_in(struct stream *s, int64_t now)
 		while ((r = tunnel_next(s->t, s->out, &ev)) == 1) {
 			switch (ev.type) {
 			case TUNNEL_EV_WELCOME:
+				s->silent = 0;
 				if (ev.attached[0] != '\0' && !s->l->told_attached) {
 					status(s->l, "%s: %s", s->l->target, ev.attached);
 					s->l->told_attached = 1;

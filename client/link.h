@@ -71,6 +71,10 @@ struct stream *link_stream(struct link *l, const struct stream_ops *ops, void *c
     char *err, size_t errlen);
 /* Queues one message (no line end) for the remote session. 0 or -1. */
 int stream_send(struct stream *s, const void *msg, size_t len);
+/* True while the remote does not take what was queued (its backend does not
+ * read): the owner stops reading its source until this clears, so the remote's
+ * back-pressure reaches the local client instead of growing our memory. */
+int stream_full(const struct stream *s);
 /* Asks the server to end the session; ended() follows. */
 void stream_close(struct stream *s);
 /* Frees the stream now without a word to the server (a local client vanished). */

@@ -62,7 +62,10 @@ share_private_dir(const char *dir, int create, char *err, size_t errlen)
 		return -1;
 	}
 	if (lstat(dir, &st) != 0) {
-		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		int e = errno;
+
+		snprintf(err, errlen, "%s: %s", dir, strerror(e));
+		errno = e;
 		return -1;
 	}
 	if (!S_ISDIR(st.st_mode) || st.st_uid != getuid() ||
@@ -72,6 +75,7 @@ share_private_dir(const char *dir, int create, char *err, size_t errlen)
 		    "a directory" : S_ISLNK(st.st_mode) ? "a symbolic link" :
 		    "not a directory", (unsigned long)st.st_uid,
 		    (unsigned)(st.st_mode & 0777));
+		errno = EPERM;
 		return -1;
 	}
 	return 0;
@@ -133,11 +137,17 @@ share_where(const struct sshconn_opts *o, const char *version,
 			dir[1] = '\0';
 		else
 			*slash = '\0';
-		return share_private_dir(dir, 0, err, errlen) == 0;
+		if (share_private_dir(dir, 0, err, errlen) != 0) {
+			w->unsafe = errno != ENOENT;
+			return 0;
+		}
+		return 1;
 	}
 	share_default_dir(dir, sizeof(dir));
-	if (share_private_dir(dir, 1, err, errlen) != 0)
+	if (share_private_dir(dir, 1, err, errlen) != 0) {
+		w->unsafe = 1;
 		return 0;
+	}
 	snprintf(w->path, sizeof(w->path), "%s/cm-%s.sock", dir, w->key);
 	return 1;
 }
@@ -251,6 +261,7 @@ read_msg(int fd, struct mux_dec *d, struct mux_msg *m, int ms)
 
 struct mconn {
 	struct mconn *next;
+	size_t pfi;                /* its pollfd this round; 0: accepted since */
 	int fd;
 	int errfd;                 /* the client's stderr, during OPEN */
 	struct mux_dec *dec;
@@ -624,7 +635,11 @@ mconn_pump(struct mconn *m)
 	    (n = ssh_channel_read_nonblocking(m->ch, m->errtail + m->errlen,
 	    (uint32_t)(sizeof(m->errtail) - 1 - m->errlen), 1)) > 0)
 		m->errlen += (size_t)n;
-	if ((ssh_channel_is_eof(m->ch) || ssh_channel_is_closed(m->ch)) &&
+	/* libssh calls every channel closed once the connection is dead: that is
+	 * no EOF from the remote, and a plain-mode client would take it for the
+	 * session's normal end. The master goes away instead, and they know. */
+	if ((ssh_channel_is_eof(m->ch) || (ssh_channel_is_closed(m->ch) &&
+	    ssh_is_connected(ssh_channel_get_session(m->ch)))) &&
 	    ssh_channel_poll(m->ch, 0) <= 0 && buf_len(m->tx) < TX_HIGH) {
 		/* Everything read: say what the remote program left behind. */
 		if (m->errlen > 0)
@@ -784,6 +799,7 @@ master_loop(struct master *ms)
 			pf[1].events |= POLLOUT;
 		i = 2;
 		for (m = ms->conns; m != NULL; m = m->next, i++) {
+			m->pfi = i;
 			pf[i] = (struct pollfd){ .fd = m->fd, .events = 0 };
 			if (!m->ended && (!m->opened || buf_len(m->to_ch) < TX_HIGH))
 				pf[i].events |= POLLIN;
@@ -805,12 +821,12 @@ master_loop(struct master *ms)
 			break;
 		if (pf[0].revents & POLLIN)
 			master_accept(ms);
-		i = 2;
+		/* Clients accepted just now are at the head of the list with no
+		 * entry in this round's array: they are read on the next. */
 		for (m = ms->conns; m != NULL; m = m->next) {
-			if (i < 2 + cap && pf[i].fd == m->fd && (pf[i].revents &
+			if (m->pfi != 0 && (pf[m->pfi].revents &
 			    (POLLIN | POLLHUP | POLLERR)) && mconn_read(ms, m) < 0)
 				m->dead = 1;
-			i++;
 			if (!m->dead)
 				mconn_pump(m);
 			if (!m->dead && mconn_flush(m) < 0)

@@ -38,6 +38,9 @@ struct share_where {
 	int may_start;             /* ControlMaster: start one when none listens */
 	int persist_s;             /* ControlPersist; -1 for ever */
 	char key[17];              /* the destination's key, for messages */
+	int unsafe;                /* not sharing because the socket's directory
+				    * is not private (another user's, a link,
+				    * open to others): worth a warning */
 };
 
 /* codex-connect's own directory for its sockets: $XDG_RUNTIME_DIR/codex-connect
@@ -45,7 +48,8 @@ struct share_where {
 void share_default_dir(char *out, size_t len);
 
 /* dir must be a directory of ours with mode 0700, never a symbolic link
- * (created so when missing and create is set): 0, or -1 with why in err. */
+ * (created so when missing and create is set): 0, or -1 with why in err and
+ * errno EPERM (not private) or what lstat/mkdir said. */
 int share_private_dir(const char *dir, int create, char *err, size_t errlen);
 
 /*

@@ -306,45 +306,62 @@ disk_fits(const struct journal *j, size_t len)
 	    REC_HDR <= j->disk_max - used - len;
 }
 
-/* Opens the spill file with no name anyone else could open; -1 with errno set. */
+/*
+ * Opens the spill file with no name anyone else could open; -1 with errno set.
+ * The directory is opened first without following a symbolic link and must be
+ * ours and writable by nobody else (EPERM otherwise); the file is then created
+ * from that descriptor, so a directory swapped in after the check is not used.
+ */
 static int
 disk_open(struct journal *j)
 {
-	char *path = NULL;
-	int fd, e;
+	static unsigned long counter;
+	struct stat st;
+	char name[64];
+	int dfd, fd = -1, e, tries;
 
+	dfd = open(j->spill_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd == -1)
+		return -1;
+	if (fstat(dfd, &st) == -1)
+		goto fail;
+	if (st.st_uid != geteuid() || (st.st_mode & 022) != 0) {
+		errno = EPERM;
+		goto fail;
+	}
 #ifdef O_TMPFILE
-	fd = open(j->spill_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	fd = openat(dfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (fd != -1) {
+		close(dfd);
 		j->fd = fd;
 		return 0;
 	}
 #endif
-	/* No O_TMPFILE (old kernel, some filesystems): a named file unlinked at once. */
-	if (asprintf(&path, "%s/.codex-ssh-journal.XXXXXX", j->spill_dir) == -1) {
-		errno = ENOMEM;
-		return -1;
+	/* No O_TMPFILE (old kernel, some filesystems): a new file of a name no one
+	 * can guess, unlinked at once. */
+	for (tries = 0; tries < 16 && fd == -1; tries++) {
+		snprintf(name, sizeof(name), ".codex-ssh-journal.%ld.%lu.%lx",
+		    (long)getpid(), ++counter, (unsigned long)random());
+		fd = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
+		    O_CLOEXEC, 0600);
+		if (fd == -1 && errno != EEXIST)
+			goto fail;
 	}
-	if ((fd = mkostemp(path, O_CLOEXEC)) == -1)
+	if (fd == -1)
 		goto fail;
-	if (unlink(path) == -1) {
+	if (unlinkat(dfd, name, 0) == -1) {
 		e = errno;
 		close(fd);
 		errno = e;
+		fd = -1;
 		goto fail;
 	}
-	if (fchmod(fd, 0600) == -1) {
-		e = errno;
-		close(fd);
-		errno = e;
-		goto fail;
-	}
-	free(path);
+	close(dfd);
 	j->fd = fd;
 	return 0;
  fail:
 	e = errno;
-	free(path);
+	close(dfd);
 	errno = e;
 	return -1;
 }
@@ -475,6 +492,8 @@ disk_push(struct journal *j, uint64_t seq, const void *msg, size_t len)
 static void
 disk_reset(struct journal *j)
 {
+	/* Whatever stopped spilling is in the past now: the next spill tries again. */
+	j->err = 0;
 	if (j->fd != -1 && j->dend > 0 && ftruncate(j->fd, 0) == -1) {
 		/* Closing frees an unlinked file just as well. */
 		j->err = errno;

@@ -20,7 +20,9 @@ struct journal;
 struct journal_limits {
 	size_t mem_max;        /* bytes of messages held in memory */
 	uint64_t disk_max;     /* bytes of the spill file; 0 = never spill */
-	const char *spill_dir; /* directory for the spill file (0700); NULL = no spill */
+	const char *spill_dir; /* directory for the spill file: a real directory of
+	                        * ours that nobody else can write (else the spill
+	                        * fails with EPERM); NULL = no spill */
 };
 
 /* Returns a journal whose first message will get first_seq (>= 1), or NULL on
@@ -61,7 +63,8 @@ size_t journal_mem_bytes(const struct journal *j) PROTO_NONNULL(1);
 uint64_t journal_disk_bytes(const struct journal *j) PROTO_NONNULL(1);
 /* True when both bounds are reached (or the disk failed): stop reading the source. */
 int journal_full(const struct journal *j) PROTO_NONNULL(1);
-/* The last spill error (errno value) or 0. */
+/* The error (errno value) that stopped spilling or reading the spill file, or 0;
+ * cleared once the spill file has drained and spilling starts afresh. */
 int journal_disk_error(const struct journal *j) PROTO_NONNULL(1);
 
 #endif

@@ -265,6 +265,7 @@ tunnel_next(struct tunnel *t, struct buf *out, struct tunnel_event *ev)
 			/* These end the session for good; other errors may be retried. */
 			if (f.type == FRAME_CLOSE || ev->code == FRAME_CODE_RESUME ||
 			    ev->code == FRAME_CODE_UNKNOWN_SESSION ||
+			    ev->code == FRAME_CODE_EXPIRED ||
 			    ev->code == FRAME_CODE_BACKEND_FAILED)
 				t->has_session = 0;
 			t->failed = 1;
@@ -372,6 +373,12 @@ size_t
 tunnel_unacked(const struct tunnel *t)
 {
 	return journal_count(t->j);
+}
+
+int
+tunnel_full(const struct tunnel *t)
+{
+	return journal_full(t->j);
 }
 
 int

@@ -106,6 +106,9 @@ uint64_t tunnel_next_expected(const struct tunnel *t) PROTO_NONNULL(1);
 int tunnel_sent_all(const struct tunnel *t) PROTO_NONNULL(1);
 /* Messages queued or sent but not yet acknowledged by the server. */
 size_t tunnel_unacked(const struct tunnel *t) PROTO_NONNULL(1);
+/* True while the journal of those is past its bounds (journal_full()): the
+ * caller should stop reading what it sends until acks make room. */
+int tunnel_full(const struct tunnel *t) PROTO_NONNULL(1);
 /* Copies the session token (for tests and for resuming from another process). */
 int tunnel_token(const struct tunnel *t, uint8_t token[FRAME_TOKEN_LEN]) PROTO_NONNULL(1, 2);
 /* Adopts a session from elsewhere (token + next expected server seq). */

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -62,9 +63,37 @@ backend_env_dump(const char *marker)
  * passwd database; the static build never calls NSS and uses /bin/sh.
  */
 static const char *
-user_shell(void)
+env_get(char *const *env, const char *key)
 {
-	const char *sh = getenv("SHELL");
+	size_t kl = strlen(key);
+
+	for (; env != NULL && *env != NULL; env++)
+		if (strncmp(*env, key, kl) == 0 && (*env)[kl] == '=')
+			return *env + kl + 1;
+	return NULL;
+}
+
+static struct backend_user own_user = { NULL, 022 };
+
+void
+backend_save_user(void)
+{
+	own_user.env = environ;
+	own_user.umask = umask(077);
+}
+
+const struct backend_user *
+backend_own_user(void)
+{
+	if (own_user.env == NULL)
+		own_user.env = environ;
+	return &own_user;
+}
+
+static const char *
+user_shell(char *const *env)
+{
+	const char *sh = env_get(env, "SHELL");
 
 	if (sh != NULL && sh[0] == '/' && access(sh, X_OK) == 0)
 		return sh;
@@ -121,7 +150,8 @@ split_env(const char *p, size_t len)
  * one of them can parse: our own binary, quoted, printing the environment.
  */
 static char **
-capture_login_env(const char *shell, char *err, size_t errlen)
+capture_login_env(const char *shell, const struct backend_user *u, char *err,
+    size_t errlen)
 {
 	char marker[80], cmd[PATH_MAX + 128], argv0[256], *out = NULL;
 	const char *exe = backend_self_exe(), *base, *s, *e;
@@ -162,10 +192,12 @@ capture_login_env(const char *shell, char *err, size_t errlen)
 		dup2(pfd[1], 2);
 		setsid();
 		signal(SIGPIPE, SIG_DFL);
-		if (chdir(getenv("HOME") ? getenv("HOME") : "/") != 0) {
+		signal(SIGXFSZ, SIG_DFL);
+		umask(u->umask);
+		if (chdir(env_get(u->env, "HOME") ? env_get(u->env, "HOME") : "/") != 0) {
 			/* stay where we are */
 		}
-		execl(shell, argv0, "-c", cmd, (char *)NULL);
+		execle(shell, argv0, "-c", cmd, (char *)NULL, u->env);
 		_exit(127);
 	}
 	close(pfd[1]);
@@ -282,26 +314,30 @@ copy_env(char **src)
 
 int
 backend_start(struct backend *b, const struct sconf *c,
-    const struct sconf_backend *be, char *err, size_t errlen)
+    const struct sconf_backend *be, const struct backend_user *u,
+    char *err, size_t errlen)
 {
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, er[2] = { -1, -1 };
 	char **env = NULL, *cmd = NULL, why[512] = "";
-	const char *shell = user_shell();
+	const char *shell;
 	size_t cl;
 	int i, r = -1;
 	pid_t pid;
 
 	memset(b, 0, sizeof(*b));
 	b->in = b->out = b->err = -1;
+	if (u == NULL || u->env == NULL)
+		u = backend_own_user();
+	shell = user_shell(u->env);
 	if (c->login_shell) {
-		env = capture_login_env(shell, why, sizeof(why));
+		env = capture_login_env(shell, u, why, sizeof(why));
 		if (env == NULL)
 			log_error("login environment unavailable, using our own: %s", why);
 		snprintf(b->how, sizeof(b->how), "`%s` with the login environment of %s",
 		    be->command, shell);
 	} else
 		snprintf(b->how, sizeof(b->how), "`%s`", be->command);
-	if (env == NULL && (env = copy_env(environ)) == NULL) {
+	if (env == NULL && (env = copy_env(u->env)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
@@ -329,7 +365,10 @@ backend_start(struct backend *b, const struct sconf *c,
 		dup2(in[0], 0);
 		dup2(out[1], 1);
 		dup2(er[1], 2);
+		/* Ignored dispositions survive exec: give the backend the defaults. */
 		signal(SIGPIPE, SIG_DFL);
+		signal(SIGXFSZ, SIG_DFL);
+		umask(u->umask);
 		for (i = 0; env[i] != NULL; i++)
 			if (strncmp(env[i], "HOME=", 5) == 0)
 				home = env[i] + 5;

@@ -23,12 +23,31 @@ struct backend {
 /* The absolute path of this executable, resolved once (for re-exec). */
 const char *backend_self_exe(void);
 
+/* Who asked for a session: what sshd gave that channel's codex-subsystem. */
+struct backend_user {
+	char **env;           /* its environment (NULL-terminated "K=V") */
+	mode_t umask;         /* its umask */
+};
+
 /*
- * Starts backend command for name. Pipes are non-blocking and close-on-exec.
- * Returns 0, or -1 with a message in err (nothing left running).
+ * Starts backend command for name on behalf of u (NULL: this process itself).
+ * The login shell starts from u's environment and umask, and without LoginShell
+ * the backend gets that environment as it is; SetEnv applies last. So nothing of
+ * the session host's own environment (the channel that happened to start it)
+ * reaches a backend started for another channel, and the backend does not get the
+ * private umask codex-subsystem uses for its own files. Pipes are non-blocking and
+ * close-on-exec. Returns 0, or -1 with a message in err (nothing left running).
  */
 int backend_start(struct backend *b, const struct sconf *c,
-    const struct sconf_backend *be, char *err, size_t errlen);
+    const struct sconf_backend *be, const struct backend_user *u,
+    char *err, size_t errlen);
+
+/* Records this process's environment and umask as its own backend_user, then
+ * sets the private umask (077) for every file codex-subsystem creates. Call once,
+ * before anything is created. */
+void backend_save_user(void);
+/* This process's user (as recorded by backend_save_user). */
+const struct backend_user *backend_own_user(void);
 
 /* Sends sig to the backend's process group (no-op once reaped). */
 void backend_signal(const struct backend *b, int sig);

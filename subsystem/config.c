@@ -378,14 +378,80 @@ apply(struct sconf *c, const char *kw, char *val)
 	return NULL;
 }
 
+/* Applies one line (NUL-terminated, without its newline); 0, or -1 with err. */
+static int
+load_line(struct sconf *c, const char *name, int lineno, char *line,
+    char *err, size_t errlen)
+{
+	char *p, *kw, *val, *end;
+	const char *why;
+
+	p = line + strspn(line, " \t");
+	end = p + strlen(p);
+	while (end > p && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	if (*p == '\0' || *p == '#')
+		return 0;
+	kw = p;
+	p += strcspn(p, " \t=");
+	if (*p == '\0') {
+		snprintf(err, errlen, "%s line %d: %s has no value", name, lineno, kw);
+		return -1;
+	}
+	*p++ = '\0';
+	val = p + strspn(p, " \t=");
+	if (*val == '\0') {
+		snprintf(err, errlen, "%s line %d: %s has no value", name, lineno, kw);
+		return -1;
+	}
+	if ((why = apply(c, kw, val)) != NULL) {
+		snprintf(err, errlen, "%s line %d: %s: %s", name, lineno, kw, why);
+		return -1;
+	}
+	return 0;
+}
+
+int
+sconf_load_buf(struct sconf *c, const char *name, const char *data, size_t len,
+    char *err, size_t errlen)
+{
+	char line[SCONF_MAX_LINE + 1];
+	const char *p = data, *nl;
+	size_t n;
+	int lineno = 0;
+
+	while (p < data + len) {
+		lineno++;
+		if ((nl = memchr(p, '\n', (size_t)(data + len - p))) == NULL)
+			nl = data + len;
+		n = (size_t)(nl - p);
+		if (n > SCONF_MAX_LINE) {
+			snprintf(err, errlen, "%s line %d: line too long", name, lineno);
+			return -1;
+		}
+		/* A NUL would hide the rest of the line from every check. */
+		if (memchr(p, '\0', n) != NULL) {
+			snprintf(err, errlen, "%s line %d: a NUL byte in the line", name,
+			    lineno);
+			return -1;
+		}
+		memcpy(line, p, n);
+		line[n] = '\0';
+		if (load_line(c, name, lineno, line, err, errlen) != 0)
+			return -1;
+		p = nl + 1;
+	}
+	return 0;
+}
+
 int
 sconf_load_file(struct sconf *c, const char *path, int required,
     char *err, size_t errlen)
 {
 	FILE *f;
-	char line[8192], *p, *kw, *val, *end;
-	const char *why;
-	int lineno = 0, r = -1;
+	char *data;
+	size_t len = 0, got;
+	int r = -1;
 
 	if ((f = fopen(path, "r")) == NULL) {
 		if (!required && errno == ENOENT)
@@ -393,43 +459,25 @@ sconf_load_file(struct sconf *c, const char *path, int required,
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	while (fgets(line, sizeof(line), f) != NULL) {
-		lineno++;
-		if (strchr(line, '\n') == NULL && !feof(f)) {
-			snprintf(err, errlen, "%s line %d: line too long", path, lineno);
-			goto out;
-		}
-		p = line + strspn(line, " \t");
-		end = p + strlen(p);
-		while (end > p && isspace((unsigned char)end[-1]))
-			*--end = '\0';
-		if (*p == '\0' || *p == '#')
-			continue;
-		kw = p;
-		p += strcspn(p, " \t=");
-		if (*p == '\0') {
-			snprintf(err, errlen, "%s line %d: %s has no value", path,
-			    lineno, kw);
-			goto out;
-		}
-		*p++ = '\0';
-		val = p + strspn(p, " \t=");
-		if (*val == '\0') {
-			snprintf(err, errlen, "%s line %d: %s has no value", path,
-			    lineno, kw);
-			goto out;
-		}
-		if ((why = apply(c, kw, val)) != NULL) {
-			snprintf(err, errlen, "%s line %d: %s: %s", path, lineno, kw, why);
-			goto out;
-		}
+	/* One byte more than allowed tells a file that is too large. */
+	if ((data = malloc(SCONF_MAX_FILE + 1)) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto out;
 	}
+	while (len <= SCONF_MAX_FILE &&
+	    (got = fread(data + len, 1, SCONF_MAX_FILE + 1 - len, f)) > 0)
+		len += got;
 	if (ferror(f)) {
 		snprintf(err, errlen, "%s: read error", path);
 		goto out;
 	}
-	r = 0;
+	if (len > SCONF_MAX_FILE) {
+		snprintf(err, errlen, "%s: larger than %d bytes", path, SCONF_MAX_FILE);
+		goto out;
+	}
+	r = sconf_load_buf(c, path, data, len, err, errlen);
 out:
+	free(data);
 	fclose(f);
 	return r;
 }

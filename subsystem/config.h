@@ -12,6 +12,8 @@
 
 #define SCONF_MAX_BACKENDS 16
 #define SCONF_MAX_SETENV 64
+#define SCONF_MAX_LINE 8190		/* bytes, without the newline */
+#define SCONF_MAX_FILE (1024 * 1024)	/* bytes per file */
 
 struct sconf_backend {
 	char name[64];
@@ -44,11 +46,21 @@ void sconf_init(struct sconf *c);
 void sconf_free(struct sconf *c);
 
 /*
- * Reads one file into c. A missing file is not an error unless required. Returns 0,
- * or -1 with a message naming file and line in err.
+ * Reads one file (at most SCONF_MAX_FILE bytes) into c with sconf_load_buf(). A
+ * missing file is not an error unless required. Returns 0, or -1 with a message
+ * naming file and line in err.
  */
 int sconf_load_file(struct sconf *c, const char *path, int required,
     char *err, size_t errlen);
+
+/*
+ * Reads the len bytes of data (the text of a file that err calls name) into c,
+ * line by line: a line longer than SCONF_MAX_LINE or holding a NUL byte is an
+ * error. Returns 0, or -1 with a message naming name and line in err; c then
+ * holds what the lines before the bad one set.
+ */
+int sconf_load_buf(struct sconf *c, const char *name, const char *data,
+    size_t len, char *err, size_t errlen);
 
 /*
  * Loads the configuration the way the program does: path if non-NULL (required),

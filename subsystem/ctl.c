@@ -16,6 +16,7 @@
 
 #include "cxs_config.h"
 #include "subsystem/ctl.h"
+#include "subsystem/log.h"
 
 void
 ctl_rundir(const struct sconf *c, char *out, size_t outlen)
@@ -38,32 +39,11 @@ ctl_rundir(const struct sconf *c, char *out, size_t outlen)
 int
 ctl_rundir_prepare(const char *dir, char *err, size_t errlen)
 {
-	struct stat st;
-
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
 		snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
 		return -1;
 	}
-	if (lstat(dir, &st) != 0) {
-		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
-		return -1;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "%s is not a directory (refusing to use it)", dir);
-		return -1;
-	}
-	if (st.st_uid != getuid()) {
-		snprintf(err, errlen, "%s is owned by uid %lu, not by us (uid %lu): "
-		    "refusing to use it", dir, (unsigned long)st.st_uid,
-		    (unsigned long)getuid());
-		return -1;
-	}
-	if ((st.st_mode & 077) != 0) {
-		snprintf(err, errlen, "%s has mode %03o; it must be 0700: refusing to "
-		    "use it", dir, (unsigned)(st.st_mode & 0777));
-		return -1;
-	}
-	return 0;
+	return log_check_dir(dir, 077, err, errlen);
 }
 
 void
@@ -73,11 +53,16 @@ ctl_identity(const struct sconf *c, char id[CTL_ID_LEN + 1])
 	unsigned char conf[32], md[32];
 	char exe[160];
 	struct stat sb;
+	int fd;
 
 	memset(&sb, 0, sizeof(sb));
 	/* The inode this process runs, even when its path was replaced or
-	 * removed since. */
-	(void)stat("/proc/self/exe", &sb);
+	 * removed since. Opened, not stat()ed: under valgrind the path names
+	 * valgrind's own binary, and only the open is redirected to ours. */
+	if ((fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC)) >= 0) {
+		(void)fstat(fd, &sb);
+		close(fd);
+	}
 	snprintf(exe, sizeof(exe), "%s %lu:%lu %lld %lld.%09ld %lld.%09ld",
 	    PACKAGE_VERSION, (unsigned long)sb.st_dev, (unsigned long)sb.st_ino,
 	    (long long)sb.st_size, (long long)sb.st_mtim.tv_sec, sb.st_mtim.tv_nsec,
@@ -322,8 +307,6 @@ ctl_recv(int fd, uint32_t *type, void *buf, size_t cap, size_t *len,
 	} while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -1;
-	if (n == 0)
-		return 0;
 	for (c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 			continue;
@@ -341,10 +324,16 @@ ctl_recv(int fd, uint32_t *type, void *buf, size_t cap, size_t *len,
 		}
 	}
 	*nfds = got;
-	if ((size_t)n < sizeof(*type) || (mh.msg_flags & MSG_TRUNC)) {
-		for (i = 0; i < got; i++)
+	/* An empty packet reads as EOF (a SEQPACKET reader cannot tell them apart):
+	 * fds sent with it, or with a packet refused, are not kept. */
+	if (n == 0 || (size_t)n < sizeof(*type) || (mh.msg_flags & MSG_TRUNC)) {
+		for (i = 0; i < got; i++) {
 			close(fds[i]);
+			fds[i] = -1;
+		}
 		*nfds = 0;
+		if (n == 0)
+			return 0;
 		errno = EPROTO;
 		return -1;
 	}
@@ -389,18 +378,23 @@ ctl_statedir(const struct sconf *c, char *out, size_t outlen)
 		out[0] = '\0';
 }
 
-/* Makes dir and its parent (0700) when missing. */
+/* Makes dir and its parent (0700) when missing; -1 when either cannot be used
+ * safely (log_check_dir: another user's, a link, writable by others). */
 static int
 mkdir2(const char *dir)
 {
-	char parent[4096], *slash;
+	char parent[4096], why[4300], *slash;
 
 	snprintf(parent, sizeof(parent), "%s", dir);
 	if ((slash = strrchr(parent, '/')) != NULL && slash != parent) {
 		*slash = '\0';
 		(void)mkdir(parent, 0700);
+		if (log_check_dir(parent, 022, why, sizeof(why)) != 0)
+			return -1;
 	}
-	return mkdir(dir, 0700) == 0 || errno == EEXIST ? 0 : -1;
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		return -1;
+	return log_check_dir(dir, 022, why, sizeof(why));
 }
 
 /* This boot's id ("" where the kernel has none): a reboot kills hosts too, and
@@ -455,8 +449,8 @@ ctl_alive_clear(const char *statedir, const char *id)
 int
 ctl_host_alive(pid_t pid)
 {
-	char path[64], buf[512];
-	const char *p;
+	char path[64], buf[4096];
+	const char *p, *q;
 	ssize_t n;
 	int fd;
 
@@ -475,7 +469,8 @@ ctl_host_alive(pid_t pid)
 		return 1;
 	if (p[2] == 'Z' || p[2] == 'X')
 		return 0;
-	/* Hosts run with argv[0] "codex-subsystem" (their comm may be "exe"). */
+	/* Hosts run with argv[0] "codex-subsystem" (their comm may be "exe"); run
+	 * by a tool (valgrind), with a later argument naming it. */
 	snprintf(path, sizeof(path), "/proc/%ld/cmdline", (long)pid);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return 1;
@@ -484,8 +479,12 @@ ctl_host_alive(pid_t pid)
 	if (n <= 0)
 		return 0;
 	buf[n] = '\0';
-	p = strrchr(buf, '/') ? strrchr(buf, '/') + 1 : buf;
-	return strcmp(p, "codex-subsystem") == 0;
+	for (p = buf; p < buf + n; p += strlen(p) + 1) {
+		q = strrchr(p, '/');
+		if (strcmp(q != NULL ? q + 1 : p, "codex-subsystem") == 0)
+			return 1;
+	}
+	return 0;
 }
 
 int
@@ -493,12 +492,13 @@ ctl_killed_hosts(const char *statedir)
 {
 	char path[4200], id[CTL_ID_LEN + 1], boot[64], markboot[64];
 	struct dirent *e;
-	int count = 0, found = 0;
+	int count = 0, found = 0, fd;
 	long pid;
 	DIR *d;
 	FILE *f;
 
-	if (statedir[0] == '\0' || (d = opendir(statedir)) == NULL)
+	if (statedir[0] == '\0' || mkdir2(statedir) != 0 ||
+	    (d = opendir(statedir)) == NULL)
 		return 0;
 	boot_id(boot, sizeof(boot));
 	if (boot[0] == '\0')
@@ -531,9 +531,10 @@ ctl_killed_hosts(const char *statedir)
 	if (found > 0) {
 		count += found;
 		snprintf(path, sizeof(path), "%s/killed", statedir);
-		if ((f = fopen(path, "w")) != NULL) {
-			fprintf(f, "%d\n", count);
-			fclose(f);
+		if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+		    O_CLOEXEC, 0600)) >= 0) {
+			dprintf(fd, "%d\n", count);
+			close(fd);
 		}
 	}
 	return count;

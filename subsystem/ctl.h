@@ -32,13 +32,21 @@ enum ctl_type {
 	CTL_STOP = 4,     /* C->H: stop every session and exit; the host keeps the
 			   * connection open until it exits (so the caller can wait) */
 	CTL_FIND = 5,     /* C->H: a session token; H->C: CTL_FIND, u8 1 if held */
-	CTL_ACCEPTED = 6  /* H->C: the channel of an ATTACH is the host's now */
+	CTL_ACCEPTED = 6, /* H->C: the channel of an ATTACH is the host's now */
+	CTL_ATTACH_USER = 7 /* C->H: ATTACH with who asks: u8 n, backend name,
+			   * u32 umask, u32 envlen, the channel's environment
+			   * (envlen bytes of NUL-terminated "K=V"), then the
+			   * channel bytes; fds in, out. Sent only to a host of
+			   * the sender's own identity (an older host would not
+			   * know it); a new session started for it runs its
+			   * backend with that environment and umask. */
 };
 
 #define CTL_MAX_PACKET (256 * 1024)
 #define CTL_ID_LEN 16          /* hex characters of a host identity */
 #define CTL_MAX_HOSTS 32       /* hosts of one user looked at by a scan */
 #define CTL_MAX_PRE 4096       /* channel bytes an ATTACH may carry */
+#define CTL_MAX_ENV (64 * 1024) /* environment bytes an ATTACH_USER may carry */
 
 /* Writes the runtime directory path: RuntimeDir, else $XDG_RUNTIME_DIR/codex-ssh
  * (when that exists and is ours), else /tmp/codex-ssh-UID. */

@@ -44,6 +44,13 @@
 #define ERRTAIL 1024
 #define ACK_EVERY 64                   /* PROTOCOL.md 3.1 */
 #define ACK_IDLE_MS 100
+#define ERR_BUDGET 16                  /* stderr reads per round */
+#define ERRLOG_MAX (64u * 1024)        /* stderr bytes logged per window ... */
+#define ERRLOG_WINDOW_MS 10000u        /* ... of this length */
+#define SPILL_RELOG_MS 60000           /* a lasting spill failure is logged again */
+#define OUT_EOF_GRACE_MS 3000          /* stdout closed, process still running */
+#define BUSY_PING_MS 5000              /* PING a client whose input waits */
+#define EXPIRED_KEEP 64                /* expired sessions remembered */
 
 enum chan_state { CH_HELLO, CH_OPEN, CH_CLOSING };
 
@@ -51,6 +58,7 @@ struct session;
 
 struct chan {
 	struct chan *next;
+	int pfi;		/* its first pollfd this round; 0: added since */
 	int in, out, ctl;
 	int framed;
 	enum chan_state state;
@@ -64,10 +72,15 @@ struct chan {
 	int dead;
 	uint64_t ack_sent;
 	int64_t ack_due_ms;           /* when an owed ACK must go out; 0: none owed */
+	int64_t busy_ping_ms;         /* last PING sent while its input waits */
 	int exit_code;
 	char reason[512];
 	uint8_t *big;                 /* a message over one chunk, being sent */
 	size_t big_len, big_off;
+	int64_t close_by_ms;          /* closing: close by then even if unflushed
+				       * (0: once flushed) */
+	struct backend_user *user;    /* who asked (ATTACH_USER); NULL: this
+				       * process. A new session takes it over. */
 };
 
 static void
@@ -80,6 +93,7 @@ chan_drop_big(struct chan *ch)
 
 struct session {
 	struct session *next;
+	int pfi;		/* its first pollfd this round; 0: added since */
 	unsigned id;
 	uint8_t token[FRAME_TOKEN_LEN];
 	int resumable;
@@ -90,6 +104,7 @@ struct session {
 	int start_failed;      /* backend_start() failed: start_err says why */
 	char start_err[600];
 	struct backend be;
+	struct backend_user *user;  /* whose environment and umask it runs with */
 	int be_exited, be_status, be_eof, be_output;
 	struct buf *to_be;
 	struct jsonl_reader *from_be;
@@ -105,11 +120,18 @@ struct session {
 	int64_t stop_at_ms;
 	int closed_by_client;
 	int finished;          /* CLOSE sent or due; remove when flushed */
+	int64_t out_eof_ms;    /* when its stdout reached EOF */
+	int out_closed;        /* closed its stdout while still running: stopped */
+	int spill_err;         /* journal spill error last logged (errno), or 0 */
+	int64_t spill_log_ms;  /* when it was logged */
+	int64_t errlog_start_ms;  /* the current window of stderr logging */
+	uint64_t errlog_bytes, errlog_dropped;
 	uint64_t bytes_in, bytes_out;
 };
 
 struct ctlconn {
 	struct ctlconn *next;
+	int pfi;		/* its pollfd this round; 0: added since (see host_loop) */
 	int fd;
 	int has_chan;
 };
@@ -128,6 +150,7 @@ struct host {
 	char reason[512];
 	int stopping;
 	char journal_dir[4096];
+	char journal_why[4200];       /* why journal_dir is not used ("" if it is) */
 	char id[CTL_ID_LEN + 1];      /* identity (ctl.h); "" in attached mode */
 	const char *conf_path;        /* as given with -f, or NULL */
 	char dir[4096];               /* runtime directory (daemon) */
@@ -135,6 +158,15 @@ struct host {
 	char attached[256];           /* WELCOME's note: why sessions end with their
 				       * channel here ("": not said) */
 	int64_t next_check_ms;        /* when to look for a newer host again */
+	struct backend_user *attach_user; /* for the channel being added (ctl) */
+	/* Sessions ended by DetachTimeout, newest last (a ring), so that a late
+	 * resume hears "session expired" rather than "unknown session". */
+	struct {
+		uint8_t token[FRAME_TOKEN_LEN];
+		unsigned id;
+		int64_t when_ms;
+	} expired[EXPIRED_KEEP];
+	unsigned nexpired;            /* ever recorded */
 };
 
 static int sigchld_pipe[2] = { -1, -1 };
@@ -177,12 +209,71 @@ close_fd(int *fd)
 	*fd = -1;
 }
 
+/* ---- who asked for a session -------------------------------------------- */
+
+static void
+user_free(struct backend_user *u)
+{
+	char **e;
+
+	if (u == NULL)
+		return;
+	for (e = u->env; e != NULL && *e != NULL; e++)
+		free(*e);
+	free(u->env);
+	free(u);
+}
+
+/* Parses ATTACH_USER's "u32 umask, u32 envlen, env" at p (n bytes). Returns the
+ * user and its length in *used, or NULL when malformed or out of memory. Entries
+ * without '=' are dropped. */
+static struct backend_user *
+user_parse(const uint8_t *p, size_t n, size_t *used)
+{
+	struct backend_user *u;
+	uint32_t um, el;
+	size_t i, k = 0, cnt = 0, l;
+
+	if (n < 8)
+		return NULL;
+	memcpy(&um, p, 4);
+	memcpy(&el, p + 4, 4);
+	if (el > n - 8 || el > CTL_MAX_ENV || (el > 0 && p[8 + el - 1] != '\0'))
+		return NULL;
+	for (i = 0; i < el; i++)
+		if (p[8 + i] == '\0')
+			cnt++;
+	if ((u = calloc(1, sizeof(*u))) == NULL)
+		return NULL;
+	u->umask = (mode_t)(um & 0777);
+	if ((u->env = calloc(cnt + 1, sizeof(*u->env))) == NULL) {
+		free(u);
+		return NULL;
+	}
+	for (i = 0; i < el; i += l + 1) {
+		const char *kv = (const char *)p + 8 + i;
+
+		l = strlen(kv);
+		if (l == 0 || kv[0] == '=' || strchr(kv, '=') == NULL)
+			continue;
+		if ((u->env[k] = strdup(kv)) == NULL) {
+			user_free(u);
+			return NULL;
+		}
+		k++;
+	}
+	*used = 8 + el;
+	return u;
+}
+
 /* ---- sessions ------------------------------------------------------------ */
 
 static void chan_close(struct host *h, struct chan *ch, int code, const char *why);
 
+/* A new session for ch, which hands over who asked (ch->user) when it works. */
 static struct session *
-sess_new(struct host *h, const char *backend, int resumable, char *err, size_t errlen)
+sess_new(struct host *h, struct chan *ch, const char *backend, int resumable,
+    char *err, size_t errlen)
 {
 	const struct sconf_backend *be = sconf_backend(h->c, backend);
 	struct journal_limits lim;
@@ -226,6 +317,8 @@ sess_new(struct host *h, const char *backend, int resumable, char *err, size_t e
 	s->in_next = 1;
 	s->send_next = 1;
 	s->started = time(NULL);
+	s->user = ch->user;
+	ch->user = NULL;
 	s->next = h->sessions;
 	h->sessions = s;
 	return s;
@@ -244,7 +337,7 @@ sess_start(struct host *h, struct session *s, char *err, size_t errlen)
 	if (s->be_started)
 		return 0;
 	s->be_started = 1;
-	if (backend_start(&s->be, h->c, s->conf_be, err, errlen) != 0) {
+	if (backend_start(&s->be, h->c, s->conf_be, s->user, err, errlen) != 0) {
 		/* Nothing runs: the session is over as if it had exited. */
 		s->be_exited = 1;
 		s->be_eof = 1;
@@ -265,6 +358,7 @@ sess_free(struct session *s)
 	journal_free(s->j);
 	jsonl_free(s->from_be);
 	buf_free(s->to_be);
+	user_free(s->user);
 	sodium_memzero(s->token, sizeof(s->token));
 	free(s);
 }
@@ -329,6 +423,11 @@ sess_exit_reason(const struct session *s, char *out, size_t outlen)
 		if (*p == '\n' || *p == '\r' || *p == '\t')
 			*p = ' ';
 	p = n > 300 ? tail + n - 300 : tail;
+	if (s->out_closed && s->stop_stage >= 2) {
+		snprintf(out, outlen, "backend %s closed its output but kept running; "
+		    "stopped it: %s%s%s", s->backend_name, st, *p ? ": " : "", p);
+		return FRAME_CODE_BACKEND_EXITED;
+	}
 	if (!s->be_output) {
 		snprintf(out, outlen, "backend %s failed: %s exited with %s%s%s",
 		    s->backend_name, s->be.how, st, *p ? ": " : "", p);
@@ -463,6 +562,19 @@ sess_from_client(struct host *h, struct session *s, const uint8_t *msg, size_t l
 
 /* ---- channels ------------------------------------------------------------ */
 
+/* Frees what a channel owns (its fds are closed by chan_close). */
+static void
+chan_free(struct chan *ch)
+{
+	chan_drop_big(ch);
+	buf_free(ch->obuf);
+	frame_dec_free(ch->dec);
+	frame_enc_free(ch->enc);
+	jsonl_free(ch->lines);
+	user_free(ch->user);
+	free(ch);
+}
+
 static struct chan *
 chan_new(struct host *h, int in, int out, int framed, const char *backend, int ctl)
 {
@@ -470,6 +582,8 @@ chan_new(struct host *h, int in, int out, int framed, const char *backend, int c
 
 	if (ch == NULL)
 		return NULL;
+	ch->user = h->attach_user;
+	h->attach_user = NULL;
 	ch->in = in;
 	ch->out = out;
 	ch->ctl = ctl;
@@ -494,11 +608,7 @@ chan_new(struct host *h, int in, int out, int framed, const char *backend, int c
 	h->chans = ch;
 	return ch;
 fail:
-	buf_free(ch->obuf);
-	frame_dec_free(ch->dec);
-	frame_enc_free(ch->enc);
-	jsonl_free(ch->lines);
-	free(ch);
+	chan_free(ch);
 	return NULL;
 }
 
@@ -538,7 +648,11 @@ chan_close(struct host *h, struct chan *ch, int code, const char *why)
 	if (s != NULL) {
 		s->ch = NULL;
 		ch->s = NULL;
-		if (!s->resumable || !h->daemon || s->closed_by_client) {
+		/* A client that sent CLOSE still gets what its backend says until
+		 * it exits: when the link is lost before our CLOSE went out, the
+		 * session waits for a resume like any other. */
+		if (!s->resumable || !h->daemon ||
+		    (s->closed_by_client && ch->state == CH_CLOSING)) {
 			if (s->closed_by_client)
 				s->finished = 1;
 			sess_stop(s);
@@ -574,11 +688,37 @@ find_session(struct host *h, const uint8_t *token)
 {
 	struct session *s, *found = NULL;
 
-	/* Compare against every session in constant time per token. */
+	/* Compare against every session in constant time per token. A finished
+	 * session (expired, closed by its client, its end delivered) is only
+	 * waiting for its backend to go: it cannot be resumed (as CTL_FIND says). */
 	for (s = h->sessions; s != NULL; s = s->next)
 		if (sodium_memcmp(s->token, token, FRAME_TOKEN_LEN) == 0 &&
-		    s->resumable)
+		    s->resumable && !s->finished)
 			found = s;
+	return found;
+}
+
+/* Remembers that session s ended by the detach timeout. */
+static void
+expired_add(struct host *h, const struct session *s)
+{
+	unsigned i = h->nexpired++ % EXPIRED_KEEP;
+
+	memcpy(h->expired[i].token, s->token, FRAME_TOKEN_LEN);
+	h->expired[i].id = s->id;
+	h->expired[i].when_ms = now_ms();
+}
+
+/* The expired session of token: its slot, or -1. Constant time per token. */
+static int
+expired_find(const struct host *h, const uint8_t *token)
+{
+	unsigned i, n = h->nexpired < EXPIRED_KEEP ? h->nexpired : EXPIRED_KEEP;
+	int found = -1;
+
+	for (i = 0; i < n; i++)
+		if (sodium_memcmp(h->expired[i].token, token, FRAME_TOKEN_LEN) == 0)
+			found = (int)i;
 	return found;
 }
 
@@ -589,6 +729,7 @@ chan_hello(struct host *h, struct chan *ch, const struct frame_info *hi)
 	struct session *s;
 	char err[600];
 	unsigned minv = hi->min_version ? hi->min_version : 1;
+	int i;
 
 	if (hi->version < FRAME_PROTOCOL_VERSION || minv > FRAME_PROTOCOL_VERSION) {
 		snprintf(err, sizeof(err), "no common protocol version (client speaks "
@@ -603,6 +744,16 @@ chan_hello(struct host *h, struct chan *ch, const struct frame_info *hi)
 	snprintf(wi.attached, sizeof(wi.attached), "%s", h->attached);
 	if (hi->has_token) {
 		s = h->daemon ? find_session(h, hi->token) : NULL;
+		if (s == NULL && h->daemon && (i = expired_find(h, hi->token)) >= 0) {
+			snprintf(err, sizeof(err), "session expired: it was detached for "
+			    "longer than DetachTimeout (%u s) and ended %lld s ago, "
+			    "its backend with it", h->c->detach_timeout,
+			    (long long)((now_ms() - h->expired[i].when_ms) / 1000));
+			log_info("session %u: a resume came after it expired",
+			    h->expired[i].id);
+			chan_fail(ch, FRAME_CODE_EXPIRED, err);
+			return;
+		}
 		if (s == NULL) {
 			chan_fail(ch, FRAME_CODE_UNKNOWN_SESSION, "unknown session: it "
 			    "ended, expired, or belongs to another host");
@@ -620,9 +771,18 @@ chan_hello(struct host *h, struct chan *ch, const struct frame_info *hi)
 		if (s->ch != NULL) {
 			struct chan *old = s->ch;
 
-			PROTO_IGNORE(frame_put_close(old->obuf, FRAME_CODE_BUSY,
-			    "session taken over by a new connection"));
-			chan_close(h, old, 0, "session taken over by a new connection");
+			/* The old channel loses the session at once and says why
+			 * before it closes: once flushed, or soon anyway (its
+			 * client has probably stopped reading). */
+			if (old->state != CH_CLOSING)
+				PROTO_IGNORE(frame_put_close(old->obuf, FRAME_CODE_BUSY,
+				    "session taken over by a new connection"));
+			snprintf(old->reason, sizeof(old->reason), "session taken over "
+			    "by a new connection");
+			old->state = CH_CLOSING;
+			old->close_by_ms = now_ms() + STOP_GRACE_MS;
+			old->s = NULL;
+			s->ch = NULL;
 		}
 		PROTO_IGNORE(journal_ack(s->j, hi->next));
 		s->send_next = hi->next;
@@ -630,7 +790,7 @@ chan_hello(struct host *h, struct chan *ch, const struct frame_info *hi)
 		log_info("session %u resumed from message %llu", s->id,
 		    (unsigned long long)hi->next);
 	} else {
-		s = sess_new(h, hi->backend[0] ? hi->backend : ch->backend, h->daemon,
+		s = sess_new(h, ch, hi->backend[0] ? hi->backend : ch->backend, h->daemon,
 		    err, sizeof(err));
 		if (s == NULL) {
 			chan_fail(ch, FRAME_CODE_BACKEND_FAILED, err);
@@ -960,10 +1120,30 @@ chan_write(struct chan *ch)
 
 /* ---- backend I/O -------------------------------------------------------- */
 
+/*
+ * The backend wrote a line over MaxMessage: it is dropped as it arrives (never
+ * held whole), and the client learns of it the way a plain-mode client learns of
+ * its own over-long line: an error with id null, in the stream where the message
+ * would have been.
+ */
 static void
-be_read(struct session *s)
+be_too_long(struct host *h, struct session *s)
+{
+	char why[300], msg[320];
+
+	snprintf(why, sizeof(why), "backend %s sent a message over the %zu-byte limit "
+	    "(MaxMessage); it was dropped", s->backend_name, h->c->max_message);
+	log_error("session %u: %s", s->id, why);
+	snprintf(msg, sizeof(msg), "codex-subsystem: %s", why);
+	PROTO_IGNORE(sess_reply(s, jrpc_error_text(NULL, JRPC_INTERNAL_ERROR, msg,
+	    NULL, NULL)));
+}
+
+static void
+be_read(struct host *h, struct session *s)
 {
 	uint8_t tmp[READ_CHUNK];
+	cJSON *last = NULL;
 	const char *line;
 	size_t len;
 	ssize_t n;
@@ -976,10 +1156,21 @@ be_read(struct session *s)
 		if (n < 0 && errno == EAGAIN)
 			break;
 		if (n <= 0) {
-			if (jsonl_finish(s->from_be, &line, &len) == 1)
+			r = jsonl_finish(s->from_be, &line, &len);
+			/* A last line without its line end is a message only if it
+			 * is whole: a backend killed in the middle of a write leaves
+			 * a cut one, which the client must not get as JSON. */
+			if (r == 1 && (last = cJSON_ParseWithLength(line, len)) != NULL)
 				PROTO_IGNORE(journal_append(s->j, line, len));
+			else if (r == 1)
+				log_info("session %u: the backend's output ended inside a "
+				    "message (%zu bytes); dropped", s->id, len);
+			else if (r == PROTO_ERR_LINE_TOO_LONG)
+				be_too_long(h, s);
+			cJSON_Delete(last);
 			close_fd(&s->be.out);
 			s->be_eof = 1;
+			s->out_eof_ms = now_ms();
 			break;
 		}
 		s->be_output = 1;
@@ -989,8 +1180,7 @@ be_read(struct session *s)
 		}
 		while ((r = jsonl_next(s->from_be, &line, &len)) != 0) {
 			if (r == PROTO_ERR_LINE_TOO_LONG) {
-				log_error("session %u: backend sent a message over %zu "
-				    "bytes; skipped", s->id, len);
+				be_too_long(h, s);
 				continue;
 			}
 			if (r < 0)
@@ -1003,24 +1193,55 @@ be_read(struct session *s)
 	}
 }
 
+/* Says how much stderr the log was spared since the last time. */
+static void
+be_err_unlogged(struct session *s)
+{
+	if (s->errlog_dropped > 0)
+		log_verbose("session %u: %llu more bytes of backend stderr not logged "
+		    "(at most %u per %u s)", s->id,
+		    (unsigned long long)s->errlog_dropped, ERRLOG_MAX,
+		    ERRLOG_WINDOW_MS / 1000);
+	s->errlog_dropped = 0;
+}
+
+/*
+ * Reads a bounded amount per round, so a backend flooding stderr cannot starve
+ * its own stdout or the other sessions, and logs a bounded share of it, so the
+ * flood cannot rotate everything else out of the log.
+ */
 static void
 be_read_err(struct session *s)
 {
 	char tmp[4096];
 	ssize_t n;
+	int64_t now;
+	int budget = ERR_BUDGET;
 
-	for (;;) {
+	while (budget-- > 0) {
 		n = read(s->be.err, tmp, sizeof(tmp) - 1);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
 			return;
 		if (n <= 0) {
+			be_err_unlogged(s);
 			close_fd(&s->be.err);
 			return;
 		}
 		tmp[n] = '\0';
 		sess_errtail(s, tmp, (size_t)n);
+		now = now_ms();
+		if (now - s->errlog_start_ms >= ERRLOG_WINDOW_MS) {
+			be_err_unlogged(s);
+			s->errlog_start_ms = now;
+			s->errlog_bytes = 0;
+		}
+		if (s->errlog_bytes >= ERRLOG_MAX) {
+			s->errlog_dropped += (uint64_t)n;
+			continue;
+		}
+		s->errlog_bytes += (uint64_t)n;
 		log_verbose("session %u backend stderr: %.*s", s->id,
 		    (int)(n > 1000 ? 1000 : n), tmp);
 	}
@@ -1104,6 +1325,8 @@ status_obj(struct host *h)
 	else
 		cJSON_AddNullToObject(root, "config");
 	cJSON_AddBoolToObject(root, "draining", h->daemon && h->superseded);
+	if (h->journal_why[0] != '\0')
+		cJSON_AddStringToObject(root, "journal_refused", h->journal_why);
 	arr = cJSON_AddArrayToObject(root, "sessions");
 	for (s = h->sessions; s != NULL && arr != NULL; s = s->next) {
 		cJSON *o;
@@ -1128,6 +1351,11 @@ status_obj(struct host *h)
 		cJSON_AddNumberToObject(o, "messages_out", (double)(journal_next_seq(s->j) - 1));
 		cJSON_AddNumberToObject(o, "journal_mem_bytes", (double)journal_mem_bytes(s->j));
 		cJSON_AddNumberToObject(o, "journal_disk_bytes", (double)journal_disk_bytes(s->j));
+		if (journal_disk_error(s->j) != 0)
+			cJSON_AddStringToObject(o, "journal_error",
+			    strerror(journal_disk_error(s->j)));
+		else
+			cJSON_AddNullToObject(o, "journal_error");
 		cJSON_AddItemToArray(arr, o);
 	}
 	return root;
@@ -1168,6 +1396,13 @@ host_new(const struct sconf *c, int daemon, int ctl_fd)
 		log_error("journal directory %s: %s; spilling disabled", h->journal_dir,
 		    strerror(errno));
 		h->journal_dir[0] = '\0';
+	} else if (h->journal_dir[0] != '\0' &&
+	    log_check_dir(h->journal_dir, 022, h->journal_why,
+	    sizeof(h->journal_why)) != 0) {
+		/* Another user's, a link, or writable by others: journals stay
+		 * in memory (JournalMemory) and status says why. */
+		log_error("journal directory: %s; spilling disabled", h->journal_why);
+		h->journal_dir[0] = '\0';
 	}
 	if (sigchld_pipe[0] < 0 && pipe2(sigchld_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
 		free(h);
@@ -1183,6 +1418,9 @@ host_new(const struct sconf *c, int daemon, int ctl_fd)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* Past RLIMIT_FSIZE a write (journal spill, log) fails with EFBIG, which the
+	 * journal handles; the default action would kill every session. */
+	signal(SIGXFSZ, SIG_IGN);
 	return h;
 }
 
@@ -1216,7 +1454,7 @@ host_add_channel(struct host *h, int in, int out, int framed, const char *backen
 		PROTO_IGNORE(chan_decode(h, ch));
 	if (!framed) {
 		/* Plain mode: a session now, ending with the channel. */
-		s = sess_new(h, backend, 0, err, sizeof(err));
+		s = sess_new(h, ch, backend, 0, err, sizeof(err));
 		if (s == NULL) {
 			size_t rl;
 			char *t = jrpc_error_text(NULL, JRPC_INTERNAL_ERROR, err, NULL, &rl);
@@ -1262,10 +1500,11 @@ ctl_accept(struct host *h)
 static int
 ctl_handle(struct host *h, struct ctlconn *cc)
 {
-	uint8_t pkt[1 + 255 + CTL_MAX_PRE], yes;
+	static uint8_t pkt[1 + 255 + 8 + CTL_MAX_ENV + CTL_MAX_PRE];
+	uint8_t yes;
 	char name[256];
 	uint32_t type;
-	size_t len, nl;
+	size_t len, nl, ul = 0;
 	int fds[2], nfds, r;
 	char *js;
 	cJSON *obj;
@@ -1276,18 +1515,30 @@ ctl_handle(struct host *h, struct ctlconn *cc)
 		return 0;
 	if (r <= 0)
 		return -1;
+	/* Only an ATTACH hands over fds: any sent with another packet are closed. */
+	if (type != CTL_ATTACH && type != CTL_ATTACH_USER) {
+		for (r = 0; r < nfds; r++)
+			close(fds[r]);
+		nfds = 0;
+	}
 	switch (type) {
 	case CTL_ATTACH:
+	case CTL_ATTACH_USER:
 		nl = len > 0 ? pkt[0] : 0;
-		if (nfds != 2 || cc->has_chan || len < 1 + nl || h->stopping) {
+		if (nfds != 2 || cc->has_chan || len < 1 + nl || h->stopping ||
+		    (type == CTL_ATTACH_USER && (h->attach_user = user_parse(pkt + 1 +
+		    nl, len - 1 - nl, &ul)) == NULL)) {
 			for (r = 0; r < nfds; r++)
 				close(fds[r]);
 			return -1;
 		}
 		memcpy(name, pkt + 1, nl);
 		name[nl] = '\0';
-		if (host_add_channel(h, fds[0], fds[1], 1, name, cc->fd, pkt + 1 + nl,
-		    len - 1 - nl) != 0) {
+		r = host_add_channel(h, fds[0], fds[1], 1, name, cc->fd, pkt + 1 + nl + ul,
+		    len - 1 - nl - ul);
+		user_free(h->attach_user);  /* not taken when the channel failed */
+		h->attach_user = NULL;
+		if (r != 0) {
 			close(fds[0]);
 			close(fds[1]);
 			return -1;
@@ -1303,8 +1554,11 @@ ctl_handle(struct host *h, struct ctlconn *cc)
 				if (sodium_memcmp(s->token, pkt, FRAME_TOKEN_LEN) == 0 &&
 				    s->resumable && !s->finished)
 					yes = 1;
+			/* Its resume is answered here: "session expired". */
+			if (expired_find(h, pkt) >= 0)
+				yes = 1;
 		}
-		sodium_memzero(pkt, sizeof(pkt));
+		sodium_memzero(pkt, len);
 		(void)ctl_send(cc->fd, CTL_FIND, &yes, 1, NULL, 0);
 		return 0;
 	case CTL_STATUS:
@@ -1322,8 +1576,6 @@ ctl_handle(struct host *h, struct ctlconn *cc)
 		h->stopping = 1;
 		return 0;
 	default:
-		for (r = 0; r < nfds; r++)
-			close(fds[r]);
 		return -1;
 	}
 }
@@ -1350,26 +1602,44 @@ sweep(struct host *h)
 				break;
 			}
 		}
-		chan_drop_big(ch);
-		buf_free(ch->obuf);
-		frame_dec_free(ch->dec);
-		frame_enc_free(ch->enc);
-		jsonl_free(ch->lines);
-		free(ch);
+		chan_free(ch);
 	}
 	while ((s = *sp) != NULL) {
 		int gone = s->be_exited && s->be.pid == 0 && s->be_eof &&
 		    s->be.err < 0 && s->ch == NULL &&
-		    (s->finished || s->stop_stage > 0 || !s->resumable || !h->daemon);
+		    (s->finished || (s->stop_stage > 0 && !(s->closed_by_client &&
+		    s->detached_ms > 0)) || !s->resumable || !h->daemon);
 
 		if (!gone) {
 			sp = &s->next;
 			continue;
 		}
 		*sp = s->next;
+		be_err_unlogged(s);
 		log_info("session %u ended", s->id);
 		sess_free(s);
 	}
+}
+
+/*
+ * A journal that cannot spill (full disk, RLIMIT_FSIZE, an unusable JournalDir)
+ * keeps what it holds in memory and blocks the backend until the client reads:
+ * nothing is lost, but the log says why the session stalls. Logged when it
+ * starts, and again at most once a minute while it lasts.
+ */
+static void
+sess_check_spill(struct host *h, struct session *s, int64_t now)
+{
+	int e = journal_disk_error(s->j);
+
+	if (e != 0 && (e != s->spill_err || now - s->spill_log_ms >= SPILL_RELOG_MS)) {
+		log_error("session %u: the journal cannot spill to %s: %s; %zu bytes "
+		    "held in memory, the backend waits until the client reads", s->id,
+		    h->journal_dir[0] ? h->journal_dir : "(no JournalDir)", strerror(e),
+		    journal_mem_bytes(s->j));
+		s->spill_log_ms = now;
+	}
+	s->spill_err = e;
 }
 
 /* End-of-session logic that runs after I/O: backend gone, channel gone, timers. */
@@ -1442,13 +1712,31 @@ housekeep(struct host *h, int64_t now)
 		if (ch == NULL && s->detached_ms > 0 && s->stop_stage == 0 &&
 		    now - s->detached_ms >= (int64_t)h->c->detach_timeout * 1000) {
 			log_info("session %u: detach timeout, stopping the backend", s->id);
+			expired_add(h, s);
 			s->finished = 1;
 			sess_stop(s);
 		}
+		/* A client that sent CLOSE and lost its link before our CLOSE: once
+		 * the backend has exited and the client has acknowledged all it
+		 * said, only our CLOSE is left to tell, and nobody needs it. */
+		if (ch == NULL && s->closed_by_client && s->detached_ms > 0 &&
+		    s->be_exited && journal_first_seq(s->j) == journal_next_seq(s->j))
+			s->finished = 1;
 		/* A detached session whose backend has exited and nobody came back. */
 		if (ch == NULL && s->be_exited && s->detached_ms > 0 &&
 		    now - s->detached_ms >= (int64_t)h->c->detach_timeout * 1000)
 			s->finished = 1;
+		/* Its stdout closed and it still runs a while later: it can never
+		 * answer again, so it is stopped (TERM at once, then KILL). */
+		if (s->be_eof && !s->be_exited && s->be.pid > 0 && s->stop_stage == 0 &&
+		    now - s->out_eof_ms >= OUT_EOF_GRACE_MS) {
+			log_error("session %u: backend %s closed its output but is still "
+			    "running: stopping it", s->id, s->backend_name);
+			s->out_closed = 1;
+			sess_stop(s);
+			s->stop_at_ms = now;
+		}
+		sess_check_spill(h, s, now);
 		/* EOF -> TERM -> KILL. */
 		if (s->stop_stage > 0 && s->be.pid > 0 && now >= s->stop_at_ms) {
 			if (s->stop_stage == 1) {
@@ -1470,7 +1758,8 @@ housekeep(struct host *h, int64_t now)
 	for (ch = h->chans; ch != NULL; ch = ch->next) {
 		if (ch->dead)
 			continue;
-		if (ch->state == CH_CLOSING && (buf_len(ch->obuf) == 0 || ch->out < 0))
+		if (ch->state == CH_CLOSING && (buf_len(ch->obuf) == 0 || ch->out < 0 ||
+		    (ch->close_by_ms != 0 && now >= ch->close_by_ms)))
 			chan_close(h, ch, 0, NULL);
 		else if (ch->in_eof && !ch->framed && ch->s != NULL) {
 			/* Plain mode: EOF goes on to the backend (after what it has
@@ -1489,8 +1778,10 @@ idle(struct host *h)
 	return h->sessions == NULL && h->chans == NULL;
 }
 
-int
-host_run(struct host *h, char *reason, size_t reasonlen)
+/* The loop of host_run; step_ms >= 0 runs one round only, waiting at most that
+ * long (host_step). Returns 1 once there is nothing left to do, else 0. */
+static int
+host_loop(struct host *h, int step_ms)
 {
 	struct pollfd *pf = NULL;
 	size_t pfcap = 0, n;
@@ -1498,7 +1789,7 @@ host_run(struct host *h, char *reason, size_t reasonlen)
 	struct session *s;
 	struct ctlconn *cc, *ccn;
 	int64_t now, timeout;
-	int busy;
+	int busy, done = 1;
 
 	for (;;) {
 		size_t need = 2;
@@ -1528,6 +1819,15 @@ host_run(struct host *h, char *reason, size_t reasonlen)
 			if (!ch->dead && ch->ack_due_ms != 0 && now >= ch->ack_due_ms &&
 			    ch->state == CH_OPEN)
 				chan_ack(ch);
+			/* Not reading the channel while the backend does not take its
+			 * input: a PING now and then tells the client that the server
+			 * lives, or its silence check would cut a healthy link. */
+			if (!ch->dead && ch->framed && ch->state == CH_OPEN && ch->s != NULL &&
+			    buf_len(ch->s->to_be) >= TO_BACKEND_LOW &&
+			    now - ch->busy_ping_ms >= BUSY_PING_MS) {
+				PROTO_IGNORE(frame_put_ping(ch->obuf, "busy", 4));
+				ch->busy_ping_ms = now;
+			}
 			/* Refill as long as the channel takes everything at once. */
 			for (k = 0; k < 16 && !ch->dead; k++) {
 				chan_fill(ch);
@@ -1591,19 +1891,23 @@ host_run(struct host *h, char *reason, size_t reasonlen)
 			int rd = !ch->dead && !ch->in_eof && ch->state != CH_CLOSING &&
 			    (ch->s == NULL || buf_len(ch->s->to_be) < TO_BACKEND_LOW);
 
+			ch->pfi = n;
 			pf[n++] = (struct pollfd){ .fd = rd ? ch->in : -1, .events = POLLIN };
 			pf[n++] = (struct pollfd){ .fd = !ch->dead && buf_len(ch->obuf) > 0 ?
 			    ch->out : -1, .events = POLLOUT };
 		}
 		for (s = h->sessions; s != NULL; s = s->next) {
+			s->pfi = n;
 			pf[n++] = (struct pollfd){ .fd = journal_full(s->j) ? -1 : s->be.out,
 			    .events = POLLIN };
 			pf[n++] = (struct pollfd){ .fd = s->be.err, .events = POLLIN };
 			pf[n++] = (struct pollfd){ .fd = buf_len(s->to_be) > 0 ? s->be.in : -1,
 			    .events = POLLOUT };
 		}
-		for (cc = h->ctls; cc != NULL; cc = cc->next)
+		for (cc = h->ctls; cc != NULL; cc = cc->next) {
+			cc->pfi = n;
 			pf[n++] = (struct pollfd){ .fd = cc->fd, .events = POLLIN };
+		}
 
 		timeout = busy ? 0 : 1000;
 		for (s = h->sessions; s != NULL; s = s->next) {
@@ -1617,9 +1921,14 @@ host_run(struct host *h, char *reason, size_t reasonlen)
 			    (!s->ch->framed || !frame_enc_busy(s->ch->enc)))
 				timeout = 0;
 		}
-		for (ch = h->chans; ch != NULL; ch = ch->next)
+		for (ch = h->chans; ch != NULL; ch = ch->next) {
 			if (!ch->dead && ch->ack_due_ms != 0 && ch->ack_due_ms - now < timeout)
 				timeout = ch->ack_due_ms - now;
+			if (!ch->dead && ch->close_by_ms != 0 && ch->close_by_ms - now < timeout)
+				timeout = ch->close_by_ms - now;
+		}
+		if (step_ms >= 0 && timeout > step_ms)
+			timeout = step_ms;
 		if (timeout < 0)
 			timeout = 0;
 		if (poll(pf, n, (int)timeout) < 0 && errno != EINTR) {
@@ -1627,38 +1936,39 @@ host_run(struct host *h, char *reason, size_t reasonlen)
 			break;
 		}
 
-		n = 0;
-		if (pf[n++].revents)
+		/*
+		 * Each entry belongs to the object that filled it (pfi). Objects
+		 * added while handling this round (ctl_accept, a HELLO's session)
+		 * are at the head of their lists and have no entry: they wait
+		 * for the next round, and nobody reads another's or past n.
+		 */
+		if (pf[0].revents)
 			reap(h);
-		if (pf[n++].revents)
+		if (pf[1].revents)
 			ctl_accept(h);
 		for (ch = h->chans; ch != NULL; ch = ch->next) {
-			struct pollfd *pin = &pf[n++], *pout = &pf[n++];
-
-			if (ch->dead)
+			if (ch->dead || ch->pfi == 0)
 				continue;
-			if (pout->revents & (POLLOUT | POLLERR | POLLHUP))
+			if (pf[ch->pfi + 1].revents & (POLLOUT | POLLERR | POLLHUP))
 				chan_write(ch);
-			if (pin->revents)
+			if (pf[ch->pfi].revents)
 				chan_read(h, ch);
 		}
 		for (s = h->sessions; s != NULL; s = s->next) {
-			struct pollfd *po = &pf[n++], *pe = &pf[n++], *pi = &pf[n++];
-
-			if (pi->revents)
-				be_write(s);
-			if (po->revents)
-				be_read(s);
-			if (pe->revents)
-				be_read_err(s);
+			if (s->pfi != 0) {
+				if (pf[s->pfi + 2].revents)
+					be_write(s);
+				if (pf[s->pfi].revents)
+					be_read(h, s);
+				if (pf[s->pfi + 1].revents)
+					be_read_err(s);
+			}
 			if (buf_len(s->to_be) > 0)
 				be_write(s);
 		}
 		for (cc = h->ctls; cc != NULL; cc = ccn) {
-			struct pollfd *pc = &pf[n++];
-
 			ccn = cc->next;
-			if (pc->revents && ctl_handle(h, cc) < 0) {
+			if (cc->pfi != 0 && pf[cc->pfi].revents && ctl_handle(h, cc) < 0) {
 				/* The subsystem process went away: so did its channel. */
 				for (ch = h->chans; ch != NULL; ch = ch->next)
 					if (ch->ctl == cc->fd && !ch->dead) {
@@ -1682,11 +1992,34 @@ host_run(struct host *h, char *reason, size_t reasonlen)
 			}
 		}
 		/* A ctl fd closed above may be reused; channels refer to it by number. */
+		if (step_ms >= 0) {
+			done = 0;
+			break;
+		}
 	}
 	free(pf);
+	return done;
+}
+
+int
+host_run(struct host *h, char *reason, size_t reasonlen)
+{
+	(void)host_loop(h, -1);
 	if (reason != NULL && reasonlen > 0)
 		snprintf(reason, reasonlen, "%s", h->reason);
 	return h->exit_code;
+}
+
+int
+host_step(struct host *h, int timeout_ms)
+{
+	return host_loop(h, timeout_ms < 0 ? 0 : timeout_ms);
+}
+
+void
+host_stop(struct host *h)
+{
+	h->stopping = 1;
 }
 
 void
@@ -1702,18 +2035,14 @@ host_free(struct host *h)
 		h->chans = ch->next;
 		if (!ch->dead)
 			chan_close(h, ch, 0, NULL);
-		chan_drop_big(ch);
-		buf_free(ch->obuf);
-		frame_dec_free(ch->dec);
-		frame_enc_free(ch->enc);
-		jsonl_free(ch->lines);
-		free(ch);
+		chan_free(ch);
 	}
 	while ((s = h->sessions) != NULL) {
 		h->sessions = s->next;
 		backend_signal(&s->be, SIGKILL);
 		sess_free(s);
 	}
+	sodium_memzero(h->expired, sizeof(h->expired));
 	while ((cc = h->ctls) != NULL) {
 		h->ctls = cc->next;
 		if (cc->fd >= 0)

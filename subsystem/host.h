@@ -44,6 +44,16 @@ void host_set_attached(struct host *h, const char *why);
 int host_run(struct host *h, char *reason, size_t reasonlen);
 
 /*
+ * For tests (the fuzz targets drive the loop themselves). host_step runs one
+ * round of host_run's loop, waiting at most timeout_ms in poll(), and returns 1
+ * once host_run would have returned (then call host_free), else 0. host_stop does
+ * what SIGTERM and CTL_STOP do: every session is stopped, and the loop ends once
+ * they are gone.
+ */
+int host_step(struct host *h, int timeout_ms);
+void host_stop(struct host *h);
+
+/*
  * `codex-subsystem host`: the daemon's whole life, serving RUNDIR/host-ID.sock for
  * the identity (ctl.h) of this binary and c. conf_path is shown by status (may be
  * NULL). ready_fd (-1: none) gets one line once the start is decided: "ready",

@@ -58,8 +58,42 @@ log_mkdirs(const char *path, int with_last)
 }
 
 int
+log_check_dir(const char *dir, unsigned forbid, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (lstat(dir, &st) != 0) {
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (S_ISLNK(st.st_mode)) {
+		snprintf(err, errlen, "%s is a symbolic link: refusing to use it", dir);
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "%s is not a directory: refusing to use it", dir);
+		return -1;
+	}
+	if (st.st_uid != getuid()) {
+		snprintf(err, errlen, "%s is owned by uid %lu, not by us (uid %lu): "
+		    "refusing to use it", dir, (unsigned long)st.st_uid,
+		    (unsigned long)getuid());
+		return -1;
+	}
+	if ((st.st_mode & forbid) != 0) {
+		snprintf(err, errlen, "%s has mode %03o; it must be %s: refusing to "
+		    "use it", dir, (unsigned)(st.st_mode & 0777), (forbid & 044) ?
+		    "0700" : "writable by nobody else");
+		return -1;
+	}
+	return 0;
+}
+
+int
 log_open(const char *path, uint64_t max, int level, const char *ident)
 {
+	char dir[4096], err[4300], *slash;
+
 	log_close();
 	log_level = level;
 	log_max = max;
@@ -69,7 +103,21 @@ log_open(const char *path, uint64_t max, int level, const char *ident)
 		return 0;
 	snprintf(log_path, sizeof(log_path), "%s", path);
 	(void)log_mkdirs(path, 0);
+	snprintf(dir, sizeof(dir), "%s", path);
+	if ((slash = strrchr(dir, '/')) != NULL) {
+		if (slash == dir)
+			slash++;
+		*slash = '\0';
+		if (log_check_dir(dir[0] ? dir : "/", 022, err, sizeof(err)) != 0) {
+			fprintf(stderr, "codex-subsystem: not logging to %s: %s\n", path,
+			    err);
+			return -1;
+		}
+	}
 	log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (log_fd < 0)
+		fprintf(stderr, "codex-subsystem: not logging to %s: %s\n", path,
+		    strerror(errno));
 	return log_fd < 0 ? -1 : 0;
 }
 

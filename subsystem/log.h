@@ -5,6 +5,7 @@
 #ifndef CXS_SUBSYSTEM_LOG_H
 #define CXS_SUBSYSTEM_LOG_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "proto/err.h"
 
@@ -18,7 +19,9 @@ int log_level_parse(const char *s);
 /*
  * Sends messages at or below level to path (created 0600, parent directories 0700)
  * capped at max bytes; path NULL or "none" disables the file. ident prefixes each
- * line. Returns 0, or -1 when the file cannot be opened (logging then goes nowhere).
+ * line. A log directory that log_check_dir(022) refuses is not used, and neither
+ * is a symbolic link in the file's place. Returns 0, or -1 when the file cannot
+ * be opened (logging then goes nowhere), with why on stderr.
  */
 int log_open(const char *path, uint64_t max, int level, const char *ident);
 /* Also copy messages to stderr (command-line modes). */
@@ -34,5 +37,12 @@ void log_msg(int level, const char *fmt, ...) PROTO_PRINTF(2, 3);
 /* mkdir -p with mode 0700 for the directories leading to path's last component
  * (the last one too when with_last). Returns 0 or -1 with errno. */
 int log_mkdirs(const char *path, int with_last);
+
+/*
+ * Whether dir may hold our files on a host other users share: a real directory
+ * (not a symbolic link), owned by us, with none of the mode bits in forbid (022:
+ * nobody else may write; 077: private). Returns 0, or -1 with why in err.
+ */
+int log_check_dir(const char *dir, unsigned forbid, char *err, size_t errlen);
 
 #endif

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "cxs_config.h"
@@ -90,6 +91,9 @@ print_status(const char *js)
 		    cf ? ", config " : "", cf ? cf : "",
 		    cJSON_IsTrue(cJSON_GetObjectItem(h, "current")) ? " (new sessions)" :
 		    cJSON_IsTrue(cJSON_GetObjectItem(h, "draining")) ? " (draining)" : "");
+		if (cJSON_GetStringValue(cJSON_GetObjectItem(h, "journal_refused")))
+			printf("  journals in memory only: %s\n", cJSON_GetStringValue(
+			    cJSON_GetObjectItem(h, "journal_refused")));
 		if (cJSON_GetArraySize(cJSON_GetObjectItem(h, "sessions")) == 0) {
 			printf("  no sessions\n");
 			continue;
@@ -113,6 +117,10 @@ print_status(const char *js)
 			    cJSON_GetNumberValue(cJSON_GetObjectItem(s, "bytes_out")),
 			    cJSON_GetNumberValue(cJSON_GetObjectItem(s, "journal_mem_bytes")),
 			    cJSON_GetNumberValue(cJSON_GetObjectItem(s, "journal_disk_bytes")));
+			if (cJSON_GetStringValue(cJSON_GetObjectItem(s, "journal_error")))
+				printf("      journal cannot spill (%s): the backend waits "
+				    "for the client\n", cJSON_GetStringValue(
+				    cJSON_GetObjectItem(s, "journal_error")));
 		}
 	}
 	if (n == 0)
@@ -171,6 +179,8 @@ main(int argc, char **argv)
 	/* Internal: print the environment for the login-shell capture. */
 	if (argc == 3 && strcmp(argv[1], "__env") == 0)
 		return backend_env_dump(argv[2]);
+	/* Our files private from here on; backends get the user's umask back. */
+	backend_save_user();
 	if (argc > 1 && argv[1][0] != '-') {
 		cmd = argv[1];
 		argv++;
@@ -214,9 +224,16 @@ main(int argc, char **argv)
 		open_log(&c, "codex-subsystem");
 		rc = serve_channel(&c, conf_path, backend);
 	} else if (strcmp(cmd, "host") == 0) {
+		/* Started through /proc/self/exe, whose name the kernel shows
+		 * ("exe"): name it so that ps -C and pkill find it. */
+		(void)prctl(PR_SET_NAME, "codex-subsystem", 0, 0, 0);
 		open_log(&c, "codex-ssh-host");
 		rc = host_daemon_main(&c, conf_path, ready_fd, expect_id);
 	} else if (strcmp(cmd, "status") == 0 || strcmp(cmd, "stop") == 0) {
+		/* A log the channels cannot use says so here (sshd drops their
+		 * stderr), so the user learns it from status. */
+		if (strcmp(cmd, "status") == 0)
+			open_log(&c, "codex-subsystem");
 		rc = hosts_command(&c, cmd, json);
 	} else {
 		fprintf(stderr, "codex-subsystem: unknown command \"%s\"\n", cmd);

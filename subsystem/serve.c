@@ -59,7 +59,9 @@ read_full(int fd, uint8_t *p, size_t len)
 static int
 spawn_host(const char *conf_path, const char *id)
 {
-	char abs[4096];
+	char abs[4096], *xargv[9];
+	const char *av[] = { "codex-subsystem", "host", "--ready-fd", "3",
+	    "--expect-id", id, NULL, NULL, NULL };
 	pid_t pid, pid2;
 	int fd, status, p[2];
 
@@ -99,12 +101,16 @@ spawn_host(const char *conf_path, const char *id)
 			/* harmless */
 		}
 		signal(SIGPIPE, SIG_DFL);
-		if (conf_path != NULL)
-			execl("/proc/self/exe", "codex-subsystem", "host", "--ready-fd", "3",
-			    "--expect-id", id, "-f", conf_path, (char *)NULL);
-		else
-			execl("/proc/self/exe", "codex-subsystem", "host", "--ready-fd", "3",
-			    "--expect-id", id, (char *)NULL);
+		if (conf_path != NULL) {
+			av[6] = "-f";
+			av[7] = conf_path;
+		}
+		/* fexecve() wants char *const[]; it does not write through them. */
+		memcpy(xargv, av, sizeof(av));
+		/* The running inode through an fd, not by its path: the same file,
+		 * and valgrind can follow this exec (not one of /proc/self/exe). */
+		if ((fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC)) >= 0)
+			fexecve(fd, xargv, environ);
 		_exit(127);
 	}
 	close(p[1]);
@@ -296,28 +302,61 @@ find_session_host(const struct sconf *c, const uint8_t *token,
 	return -1;
 }
 
+/*
+ * Writes who asks for the session (ctl.h, CTL_ATTACH_USER) at p: our umask, then
+ * the environment sshd gave this channel, as much of it as fits CTL_MAX_ENV (a
+ * variable that does not fit is left out and logged). Returns the bytes written.
+ */
+static size_t
+put_user(uint8_t *p)
+{
+	const struct backend_user *u = backend_own_user();
+	uint32_t um = (uint32_t)u->umask, el = 0;
+	size_t l, dropped = 0;
+	char **e;
+
+	for (e = u->env; e != NULL && *e != NULL; e++) {
+		l = strlen(*e) + 1;
+		if (l > CTL_MAX_ENV - el) {
+			dropped++;
+			continue;
+		}
+		memcpy(p + 8 + el, *e, l);
+		el += (uint32_t)l;
+	}
+	if (dropped > 0)
+		log_error("%zu environment variables left out of the session's "
+		    "environment: over %d bytes in all", dropped, CTL_MAX_ENV);
+	memcpy(p, &um, 4);
+	memcpy(p + 4, &el, 4);
+	return 8 + el;
+}
+
 /* Framed channel with a daemon: pass stdin/stdout to the right host and wait. */
 static int
 attach_to_host(const struct sconf *c, const char *conf_path, const char *backend)
 {
 	char err[600], reason[600], id[CTL_ID_LEN + 1], own[CTL_ID_LEN + 1];
 	uint8_t pkt[1024], token[FRAME_TOKEN_LEN];
-	uint8_t *att = NULL;
+	uint8_t *att = NULL, *pre;
 	int fd = -1, fds[2] = { 0, 1 }, rfds[2], nfds, devnull, code = 1, has_token;
 	int tries, r = -1, i;
-	uint32_t type;
-	size_t len, namelen = strlen(backend);
+	uint32_t type, ctype;
+	size_t len, namelen = strlen(backend), userlen, alen;
 	ssize_t prelen;
 
-	/* One ATTACH: u8 name length, name, then the HELLO already read. */
-	if (namelen > 255 || (att = malloc(1 + namelen + CTL_MAX_PRE)) == NULL) {
+	/* ATTACH_USER: u8 name length, name, who asks (ctl.h), then the HELLO
+	 * already read; a plain ATTACH is the same without who asks. */
+	if (namelen > 255 || (att = malloc(1 + namelen + 8 + CTL_MAX_ENV +
+	    CTL_MAX_PRE)) == NULL) {
 		refuse_framed(FRAME_CODE_INTERNAL, "codex-subsystem: out of memory");
 		return 1;
 	}
 	att[0] = (uint8_t)namelen;
 	memcpy(att + 1, backend, namelen);
-	prelen = read_hello(att + 1 + namelen, CTL_MAX_PRE, c->max_message, &has_token,
-	    token);
+	userlen = put_user(att + 1 + namelen);
+	pre = att + 1 + namelen + userlen;
+	prelen = read_hello(pre, CTL_MAX_PRE, c->max_message, &has_token, token);
 	if (prelen < 0) {
 		free(att);
 		return 0;  /* the client left before saying anything */
@@ -329,6 +368,16 @@ attach_to_host(const struct sconf *c, const char *conf_path, const char *backend
 	if (has_token && find_session_host(c, token, id) == 0 && strcmp(id, own) != 0)
 		log_info("resume: the session is held by session host %s", id);
 	sodium_memzero(token, sizeof(token));
+	if (strcmp(id, own) == 0) {
+		ctype = CTL_ATTACH_USER;
+		alen = 1 + namelen + userlen + (size_t)prelen;
+	} else {
+		/* A host of another identity may predate ATTACH_USER; a resume
+		 * needs no environment anyway. */
+		ctype = CTL_ATTACH;
+		memmove(att + 1 + namelen, pre, (size_t)prelen);
+		alen = 1 + namelen + (size_t)prelen;
+	}
 	/* A host may exit (idle) between our connect and its accept: the channel
 	 * was not taken then, so try again, up to three times. */
 	for (tries = 0; tries < 3; tries++) {
@@ -340,8 +389,7 @@ attach_to_host(const struct sconf *c, const char *conf_path, const char *backend
 		if ((fd = serve_connect_host(c, conf_path, id, strcmp(id, own) == 0, err,
 		    sizeof(err))) < 0)
 			break;
-		if (ctl_send(fd, CTL_ATTACH, att, 1 + namelen + (size_t)prelen, fds,
-		    2) != 0) {
+		if (ctl_send(fd, ctype, att, alen, fds, 2) != 0) {
 			snprintf(err, sizeof(err), "cannot hand the channel to the session "
 			    "host: %s", strerror(errno));
 			close(fd);

@@ -23,6 +23,8 @@
  *   bigsum=0       leave the sha256 out of the big message
  *   stopread=1     never read stdin again (a backend that does not read)
  *   delta-size=S   pad each delta string to S bytes
+ *   tag=WORD       deltas carry "WORD:d<k> " (letters, digits, - and _, at most
+ *                  32), so a test running many sessions sees a mix-up
  *
  * Process-wide options: --exit-at-start CODE, --banner TEXT (printed with a newline
  * before anything else), --pid-file PATH, --log PATH (append every received line),
@@ -88,6 +90,7 @@ struct knobs {
 	int		bigsum;
 	int		stopread;
 	long long	delta_size;
+	char		tag[33];	/* "": none */
 };
 
 enum tstate {
@@ -552,12 +555,21 @@ knob_set(struct knobs *k, const char *key, const char *val)
 		return parse_bool(val, &k->stopread);
 	if (strcmp(key, "delta-size") == 0 || strcmp(key, "delta_size") == 0)
 		return parse_size(val, 1, MAX_DELTA_SIZE, &k->delta_size);
+	if (strcmp(key, "tag") == 0) {
+		/* Copied into JSON as it is: only characters needing no escape. */
+		if (strlen(val) >= sizeof(k->tag) ||
+		    strspn(val, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		    "0123456789-_") != strlen(val))
+			return -1;
+		memcpy(k->tag, val, strlen(val) + 1);
+		return 0;
+	}
 	return -2;
 }
 
 static const char *const knob_names[] = {
 	"deltas", "rate", "approval", "crash", "abort", "big", "bigsum",
-	"stopread", "delta-size", NULL
+	"stopread", "delta-size", "tag", NULL
 };
 
 /* Applies FAKE_<KEY> environment variables (delta-size is FAKE_DELTA_SIZE). */
@@ -704,6 +716,10 @@ emit_delta(struct fake *f, struct turn *t)
 
 	ob_put(b, t->delta_prefix, t->delta_prefix_len);
 	start = b->len;
+	if (t->k.tag[0] != '\0') {
+		ob_puts(b, t->k.tag);
+		ob_put(b, ":", 1);
+	}
 	ob_put(b, "d", 1);
 	ob_putll(b, t->sent);
 	ob_put(b, " ", 1);
@@ -1462,8 +1478,8 @@ usage(void)
 	fputs("usage: fake-app-server [app-server] [--listen stdio://] [--stdio]\n"
 	    "         [--deltas N] [--rate R] [--approval 0|1]\n"
 	    "         [--crash K] [--abort K] [--big BYTES] [--bigsum 0|1]\n"
-	    "         [--stopread 0|1] [--delta-size S] [--exit-at-start CODE]\n"
-	    "         [--banner TEXT] [--pid-file PATH] [--log PATH]\n"
+	    "         [--stopread 0|1] [--delta-size S] [--tag WORD]\n"
+	    "         [--exit-at-start CODE] [--banner TEXT] [--pid-file PATH] [--log PATH]\n"
 	    "         [--reply-delay MS]\n", stderr);
 	fake_exit(2);
 }
@@ -1481,6 +1497,7 @@ main(int argc, char **argv)
 		{ "bigsum",	required_argument, NULL, 'k' },
 		{ "stopread",	required_argument, NULL, 'k' },
 		{ "delta-size",	required_argument, NULL, 'k' },
+		{ "tag",	required_argument, NULL, 'k' },
 		{ "exit-at-start", required_argument, NULL, 'x' },
 		{ "banner",	required_argument, NULL, 'b' },
 		{ "pid-file",	required_argument, NULL, 'p' },

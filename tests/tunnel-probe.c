@@ -7,11 +7,16 @@
  * and in order, across as many cuts of the link (the command killed and started
  * again, then the session resumed) as asked for.
  *
+ * --away SECS keeps the link down that long at each cut before reconnecting (the
+ * server holds the session detached meanwhile).
+ *
  * --send-lines FILE sends each line of FILE verbatim as one message right after
  * the handshake; error replies that answer none of the probe's own requests are
  * printed as "REJECT <json>" lines instead of failing the run.
  *
- * Prints one summary line: "OK key=value ..." or "FAIL reason", exit 0 or 1.
+ * Prints one summary line: "OK key=value ..." or "FAIL reason", exit 0 or 1;
+ * delta_sha256 there is the SHA-256 of every delta string in order, to compare
+ * a turn's content with the same turn run another way.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,6 +43,7 @@ static pid_t child = -1;
 static int cin = -1, cout = -1;
 
 static long long deltas, cut_every, pause_at = -1, pause_secs;
+static double away_secs;
 static long long got_deltas;
 static int cuts_done, resumes, do_status, compress = 1, expect_code = -1;
 static int max_cuts = 1000000, close_at_end = 1, timeout_s = 300;
@@ -48,6 +54,7 @@ static size_t lines_len;
 static int rejects;
 static char attached[300];              /* WELCOME's note, if any */
 static long long big_bytes, big_ok = -1;
+static crypto_hash_sha256_state delta_hash;
 static double t0;
 
 static double
@@ -207,6 +214,7 @@ on_message(struct tunnel *t, const uint8_t *msg, size_t len, int *phase)
 			failf("bad delta %.80s", (const char *)msg);
 		if (k != got_deltas)
 			failf("delta %lld arrived when %lld was expected", k, got_deltas);
+		crypto_hash_sha256_update(&delta_hash, (const unsigned char *)d, strlen(d));
 		got_deltas++;
 	} else if (meth != NULL && strcmp(meth, "item/commandExecution/outputDelta") == 0) {
 		cJSON *d = cJSON_GetObjectItem(params, "delta");
@@ -306,6 +314,7 @@ main(int argc, char **argv)
 		{ "save", required_argument, NULL, 'W' },
 		{ "adopt", required_argument, NULL, 'A' },
 		{ "send-lines", required_argument, NULL, 'L' },
+		{ "away", required_argument, NULL, 'a' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct tunnel_opts to;
@@ -336,6 +345,7 @@ main(int argc, char **argv)
 		case 'W': save_file = optarg; break;
 		case 'A': adopt_file = optarg; break;
 		case 'L': lines_file = optarg; break;
+		case 'a': away_secs = atof(optarg); break;
 		default: return 2;
 		}
 	}
@@ -370,6 +380,7 @@ main(int argc, char **argv)
 		fclose(f);
 		tunnel_adopt(t, tok, 1);
 	}
+	crypto_hash_sha256_init(&delta_hash);
 	t0 = now_s();
 	next_cut = cut_every > 0 ? cut_every : -1;
 	start_child();
@@ -454,6 +465,16 @@ main(int argc, char **argv)
 					next_cut += cut_every;
 					buf_reset(out);
 					write_dead = 0;
+					if (away_secs > 0) {
+						struct timespec ts;
+
+						ts.tv_sec = (time_t)away_secs;
+						ts.tv_nsec = (long)((away_secs -
+						    (double)ts.tv_sec) * 1e9);
+						while (nanosleep(&ts, &ts) != 0 &&
+						    errno == EINTR)
+							;
+					}
 					start_child();
 					if (tunnel_connect(t, out) != 0)
 						failf("reconnect");
@@ -476,7 +497,10 @@ main(int argc, char **argv)
 	if (!do_status && got_deltas != deltas)
 		failf("turn completed after %lld deltas", got_deltas);
 	if (close_at_end) {
+		double until = now_s() + 10;
+
 		PROTO_IGNORE(tunnel_flush(t, out, 1u << 20));
+		PROTO_IGNORE(tunnel_ack(t, out));
 		PROTO_IGNORE(tunnel_close(t, out));
 		fcntl(cin, F_SETFL, 0);
 		while (buf_len(out) > 0) {
@@ -486,9 +510,45 @@ main(int argc, char **argv)
 				break;
 			buf_consume(out, (size_t)n);
 		}
+		/* As a client should: read on (acknowledging) until the server's
+		 * CLOSE, 10 s at most. A session whose client left before it
+		 * waits for a resume (PROTOCOL.md 3.2). */
+		for (int closed = 0; !closed && now_s() < until;) {
+			struct pollfd pf = { .fd = cout, .events = POLLIN };
+			ssize_t n;
+
+			if (poll(&pf, 1, 100) <= 0)
+				continue;
+			if ((n = read(cout, rb, sizeof(rb))) <= 0) {
+				if (n < 0 && errno == EAGAIN)
+					continue;
+				break;
+			}
+			if (tunnel_feed(t, rb, (size_t)n) != 0)
+				break;
+			while ((r = tunnel_next(t, out, &ev)) == 1)
+				if (ev.type == TUNNEL_EV_CLOSE || ev.type == TUNNEL_EV_ERROR)
+					closed = 1;
+			PROTO_IGNORE(tunnel_ack(t, out));
+			while (buf_len(out) > 0) {
+				ssize_t w = write(cin, buf_ptr(out), buf_len(out));
+
+				if (w <= 0)
+					break;
+				buf_consume(out, (size_t)w);
+			}
+		}
 	}
-	printf("OK deltas=%lld cuts=%d resumes=%d big_bytes=%lld big_ok=%lld seconds=%.3f",
-	    got_deltas, cuts_done, resumes, big_bytes, big_ok, now_s() - t0);
+	{
+		unsigned char md[crypto_hash_sha256_BYTES];
+		char hex[crypto_hash_sha256_BYTES * 2 + 1];
+
+		crypto_hash_sha256_final(&delta_hash, md);
+		sodium_bin2hex(hex, sizeof(hex), md, sizeof(md));
+		printf("OK deltas=%lld cuts=%d resumes=%d big_bytes=%lld big_ok=%lld "
+		    "delta_sha256=%s seconds=%.3f", got_deltas, cuts_done, resumes,
+		    big_bytes, big_ok, hex, now_s() - t0);
+	}
 	if (lines_file != NULL)
 		printf(" rejects=%d", rejects);
 	if (attached[0] != '\0')

@@ -3,6 +3,8 @@
 # type whatever its libc, for codex-connect to upload where none is installed.
 #
 #   bootstrap/static/build.sh ARCH OUTDIR        ARCH: x86_64 or aarch64
+#   bootstrap/static/build.sh sources [PKG...]   only step 1: fetch the sources
+#                                                 and print "PKG DIR" per package
 #
 # Writes OUTDIR/codex-subsystem (static, -Os, stripped), OUTDIR/codex-subsystem.sha256
 # and OUTDIR/tests/ (the proto unit tests, built the same way, for qemu-user).
@@ -39,44 +41,60 @@ OPT_CFLAGS="-Os -ffunction-sections -fdata-sections"
 say() { printf 'static: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
 
-[ $# -eq 2 ] || die "usage: $0 ARCH OUTDIR (ARCH: x86_64 or aarch64)"
-ARCH=$1
-OUT=$2
-case $ARCH in
-x86_64|aarch64) ;;
-*) die "unsupported ARCH '$ARCH' (x86_64 or aarch64)" ;;
-esac
-
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cache=${CXS_STATIC_CACHE:-$root/.cache/static}
 jobs=$(nproc 2>/dev/null || echo 2)
-mkdir -p "$cache/src" "$OUT"
-case $OUT in /*) ;; *) OUT=$(cd "$OUT" && pwd) ;; esac
+mkdir -p "$cache/src"
+
+# `sources [PKG...]`: the fuzz build compiles cJSON from Debian's source too.
+if [ "${1:-}" = sources ]; then
+	shift
+	for p in "$@"; do
+		case " $PKGS " in *" $p "*) ;; *) die "unknown package '$p' (one of: $PKGS)" ;; esac
+	done
+	[ $# -eq 0 ] || PKGS="$*"
+	log=$cache/src/fetch.log
+	: >"$log"
+	MODE=sources
+else
+	[ $# -eq 2 ] || die "usage: $0 ARCH OUTDIR (ARCH: x86_64 or aarch64), or $0 sources [PKG...]"
+	MODE=build
+	ARCH=$1
+	OUT=$2
+	case $ARCH in
+	x86_64|aarch64) ;;
+	*) die "unsupported ARCH '$ARCH' (x86_64 or aarch64)" ;;
+	esac
+	mkdir -p "$OUT"
+	case $OUT in /*) ;; *) OUT=$(cd "$OUT" && pwd) ;; esac
+fi
 
 # ---- toolchain -------------------------------------------------------------------
-hostarch=$(uname -m)
-if [ "$ARCH" = "$hostarch" ]; then
-	CC=musl-gcc
-	TRIPLET=
-	AR="ar"
-	STRIP="strip"
-	command -v musl-gcc >/dev/null 2>&1 || die "musl-gcc not found (apt-get install musl-tools)"
-else
-	TRIPLET=$ARCH-linux-gnu
-	CC=$TRIPLET-gcc
-	AR=$TRIPLET-ar
-	STRIP=$TRIPLET-strip
-	command -v "$CC" >/dev/null 2>&1 || die "$CC not found (apt-get install gcc-$(echo "$TRIPLET" | tr _ -) libc6-dev-$(
-	    [ "$ARCH" = aarch64 ] && echo arm64 || echo amd64)-cross)"
+if [ "$MODE" = build ]; then
+	hostarch=$(uname -m)
+	if [ "$ARCH" = "$hostarch" ]; then
+		CC=musl-gcc
+		TRIPLET=
+		AR="ar"
+		STRIP="strip"
+		command -v musl-gcc >/dev/null 2>&1 || die "musl-gcc not found (apt-get install musl-tools)"
+	else
+		TRIPLET=$ARCH-linux-gnu
+		CC=$TRIPLET-gcc
+		AR=$TRIPLET-ar
+		STRIP=$TRIPLET-strip
+		command -v "$CC" >/dev/null 2>&1 || die "$CC not found (apt-get install gcc-$(echo "$TRIPLET" | tr _ -) libc6-dev-$(
+		    [ "$ARCH" = aarch64 ] && echo arm64 || echo amd64)-cross)"
+	fi
+	NM=${STRIP%strip}nm
+	ccver=$($CC -dumpfullversion -dumpversion 2>/dev/null | head -n 1)
+	mkdir -p "$cache/$ARCH/deps" "$cache/$ARCH/build"
+	# One build per ARCH at a time; the sources have their own lock.
+	exec 9>"$cache/$ARCH/.lock"
+	flock 9
+	log=$cache/$ARCH/build.log
+	: >"$log"
 fi
-NM=${STRIP%strip}nm
-ccver=$($CC -dumpfullversion -dumpversion 2>/dev/null | head -n 1)
-mkdir -p "$cache/$ARCH/deps" "$cache/$ARCH/build"
-# One build per ARCH at a time; the sources have their own lock.
-exec 9>"$cache/$ARCH/.lock"
-flock 9
-log=$cache/$ARCH/build.log
-: >"$log"
 
 # run CMD...: runs CMD with its output in the log; on failure shows the log's end.
 run() {
@@ -227,11 +245,17 @@ else
 	done
 fi
 # Debian builds libsodium "--with autoreconf": its source has no configure yet.
-if [ ! -x "${SRCS[libsodium]}/configure" ]; then
+if [ -n "${SRCS[libsodium]:-}" ] && [ ! -x "${SRCS[libsodium]}/configure" ]; then
 	say "autoreconf in $(basename "${SRCS[libsodium]}")"
 	(cd "${SRCS[libsodium]}" && run autoreconf -fi)
 fi
 flock -u 8
+if [ "$MODE" = sources ]; then
+	for p in $PKGS; do
+		printf '%s %s\n' "$p" "${SRCS[$p]}"
+	done
+	exit 0
+fi
 
 # ---- 2, 3. dependencies ----------------------------------------------------------
 deps=$cache/$ARCH/deps

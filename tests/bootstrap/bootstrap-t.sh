@@ -262,6 +262,16 @@ connect cxs-b-unsafe
 isnt "$RC" 0 "a ~/.codex others can write: refused"
 like "$ERR" "\\.codex is writable by others; refusing to use it" "  saying why"
 
+mkuser squat /bin/bash || bail "useradd failed"
+mkdir -p "$T/home-squat/.codex/ssh"
+chown cxs-b-squat "$T/home-squat/.codex"
+chown nobody "$T/home-squat/.codex/ssh"
+chmod 700 "$T/home-squat/.codex/ssh"
+connect cxs-b-squat
+isnt "$RC" 0 "a ~/.codex/ssh another user made: refused"
+like "$ERR" "\\.codex/ssh is not owned by you; refusing to use it" "  saying why"
+ok "$(! ls -A "$T/home-squat/.codex/ssh" | grep -q .; echo $?)" "  nothing written in it"
+
 # Stop what the uploaded codex-subsystems started (hosts exit on their own later).
 for u in $users; do
 	h=$(getent passwd "$u" | cut -d: -f6)

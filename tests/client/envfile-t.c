@@ -157,6 +157,65 @@ main(void)
 	write_file("");
 	is_int(edit("we\"ird", "/opt/cc", 0, err), 0, "an id with a quote");
 	is_str(list(), "we\"ird* ", "  reads back the same");
+	is_int(edit("ctl\001x", "/opt/cc", 0, err), 0, "an id with a control character");
+	is_str(list(), "we\"ird* ctl\001x* ", "  reads back the same (\\u0001)");
+	{
+		char id[300];
+
+		memset(id, 'i', sizeof(id) - 1);
+		id[sizeof(id) - 1] = '\0';
+		is_int(edit(id, "/opt/cc", 0, err), -1, "an id of 299 bytes is refused");
+		id[255] = '\0';
+		is_int(edit(id, "/opt/cc", 0, err), 0, "  255 are fine");
+		is_int(edit(id, NULL, 0, err), 0, "  and removed again");
+		is_int(edit("", "/opt/cc", 0, err), -1, "an empty id is refused");
+	}
+
+	/* Removing one of ours keeps the next one ours (its mark stays). */
+	unlink(path);
+	is_int(edit("one", "/opt/cc", 0, err), 0, "one");
+	is_int(edit("two", "/opt/cc", 1, err), 0, "  two, the default");
+	is_int(edit("one", NULL, 0, err), 0, "  one removed");
+	is_str(list(), "two*! ", "  two is still ours and the default");
+	is_int(edit("two", NULL, 0, err), 0, "  and can be removed");
+	is_str(list(), "", "  nothing left");
+
+	/* A mark the user left above our entry does not take the next table. */
+	write_file(ENVFILE_MARK "\n" ENVFILE_MARK "\n[[environments]]\nid = \"a\"\n"
+	    "[[environments]]\nid = \"b\"\n");
+	is_str(list(), "a* b ", "a stray mark: a is ours, b the user's");
+	is_int(edit("a", NULL, 0, err), 0, "  removing a");
+	is_str(list(), "b ", "  b stays the user's");
+	ok(strstr(read_file(), ENVFILE_MARK "\n") != NULL, "  and the user's mark stays");
+
+	/* A comment above the user's table stays when ours before it goes. */
+	write_file("");
+	is_int(edit("ours", "/opt/cc", 0, err), 0, "ours");
+	{
+		FILE *fp = fopen(path, "a");
+
+		fputs("\n# my own\n[[environments]]\nid = \"mine\"\n", fp);
+		fclose(fp);
+	}
+	is_int(edit("ours", NULL, 0, err), 0, "  removed, with the user's table after it");
+	ok(strstr(read_file(), "# my own\n[[environments]]\nid = \"mine\"\n") != NULL,
+	    "  the user's comment is kept");
+
+	/* A failed add changes nothing. */
+	{
+		static char longarg[9000];
+		static const char *const a[] = { longarg };
+		struct envfile *f = envfile_load(path, err, sizeof(err));
+		char before[65536];
+
+		memset(longarg, 'a', sizeof(longarg) - 1);
+		snprintf(before, sizeof(before), "%s", read_file());
+		ok(f != NULL && envfile_add(f, "big", "/opt/cc", a, 1, 1, err,
+		    sizeof(err)) == -1, "an argument too long for a line is refused");
+		ok(f != NULL && envfile_save(f, path, err, sizeof(err)) == 0 &&
+		    strcmp(read_file(), before) == 0, "  and the file is as it was");
+		envfile_free(f);
+	}
 	ok(access(path, F_OK) == 0, "saved");
 	{
 		char tmpl[300];

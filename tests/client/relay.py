@@ -15,6 +15,10 @@ is read each time; no file, or an empty one, means "cut"):
              connections are forwarded normally)
     refuse   stop listening: new connections get "Connection refused"
     open     listen again (on the same port)
+    hole     a black hole for new connections: accepted, never forwarded nor
+             answered (the client's connect times out), as when the network
+             is down; with stall, a full outage
+    heal     new connections are forwarded again (stalled ones stay dead)
 
 After each command it logs "ack N WORDS" (N counts the commands from 1), so a
 test can wait for it. It also logs "accept N" for the Nth connection and
@@ -57,6 +61,8 @@ class Relay:
         self.naccept = 0
         self.ncmd = 0
         self.pending = 0
+        self.hole = False
+        self.held = []            # connections swallowed by the hole
         self.logf = open(args.log, "a", buffering=1) if args.log else sys.stderr
         self.deadline = time.monotonic() + args.lifetime
         self.stop = False
@@ -129,6 +135,10 @@ class Relay:
             except (BlockingIOError, InterruptedError):
                 return
             self.naccept += 1
+            if self.hole:
+                self.held.append(down)
+                self.log("accept %d: into the hole" % self.naccept)
+                continue
             up = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             up.settimeout(5)
             try:
@@ -202,6 +212,10 @@ class Relay:
             elif w == "open":
                 if self.lsock is None:
                     self.listen()
+            elif w == "hole":
+                self.hole = True
+            elif w == "heal":
+                self.hole = False
             else:
                 self.log("unknown command %s" % w)
         self.ncmd += 1
@@ -240,6 +254,8 @@ class Relay:
                     self.io(key.fileobj, mask)
         for p in set(self.pairs.values()):
             self.drop(p, False)
+        for s in self.held:
+            s.close()
         self.unlisten()
 
 

@@ -140,22 +140,30 @@ ok "$?" "  it holds no listening TCP/UDP socket"
 # ---- ten clients at once, one TCP connection -------------------------------------
 $CC -O exit devbox >/dev/null
 is "$(tcp_to_sshd)" 0 "after -O exit, no connection to sshd is left"
+# Turns of 6 s keep all ten open until the master has them all, however slowly
+# they start (a loaded machine, a sanitizer; valgrind needs slower turns still).
+rate=100
+[ -z "${CXS_VALGRIND-}" ] || rate=10
 i=0
 pids=
 while [ $i -lt 10 ]; do
-	timeout -k 5 90 python3 "$DRIVE" --deltas 300 --rate 100 -- $CC devbox --stdio \
+	timeout -k 5 90 python3 "$DRIVE" --deltas 600 --rate "$rate" -- $CC devbox --stdio \
 	    >"$T/ten.$i" 2>&1 &
 	pids="$pids $!"
 	i=$((i + 1))
 done
-sleep 1.2
+i=0
+while [ $i -lt 150 ] && ! $CC -O check devbox 2>/dev/null | grep -q ', 10 channels open,'; do
+	sleep 0.2
+	i=$((i + 1))
+done
 is "$(tcp_to_sshd)" 1 "ten clients started together (no master yet): one TCP connection to sshd"
 like "$($CC -O check devbox)" ", 10 channels open," "  the master has their ten channels"
 drive --deltas 3 -- $CC devbox --stdio
 is "$OUT" "OK deltas=3 cuts=0 exit=0" "an eleventh client meanwhile (sshd's MaxSessions 10 reached): a whole turn"
 is "$(tcp_to_sshd)" 1 "  on a connection of its own, gone with it"
 wait $pids
-is "$(cat "$T"/ten.* | sort | uniq -c | sed 's/^ *//')" "10 OK deltas=300 cuts=0 exit=0" \
+is "$(cat "$T"/ten.* | sort | uniq -c | sed 's/^ *//')" "10 OK deltas=600 cuts=0 exit=0" \
     "  each got its own whole turn, every delta once and in order"
 is "$(grep -c "Accepted publickey for $U " "$SSHD_LOG")" 3 \
     "  sshd authenticated three connections in all (the first master's, this one and the eleventh client's)"
@@ -177,12 +185,20 @@ s=$(median $shared)
 fmin=$(printf '%s\n' $firsts | sort -n | head -1)
 smin=$(printf '%s\n' $shared | sort -n | head -1)
 diag "connect -> initialize answered: first client$firsts ms (median $f); shared$shared ms (median $s)"
-# Best of each (scheduling noise only ever adds): make check runs tests side by side.
-ok "$(awk -v f="$fmin" -v s="$smin" 'BEGIN { exit !(s > 0 && s * 10 <= f) }'; echo $?)" \
-    "a shared client's connect -> first answer (best $smin ms, median $s) is at most a tenth of the first's (best $fmin ms, median $f)"
 smax=$(printf '%s\n' $shared | sort -n | tail -1)
-ok "$(awk -v s="$smax" 'BEGIN { exit !(s < 1000) }'; echo $?)" \
-    "  no shared connect stalled (slowest of 20: $smax ms; data libssh buffered during the master's blocking opens once waited for the next poll timeout)"
+if [ -n "${CXS_VALGRIND-}" ]; then
+	skip "timings: under valgrind (make check-valgrind) the client's own start takes seconds" 2
+else
+	# Best of each (scheduling noise only ever adds): make check runs tests side by side.
+	if [ -n "${CXS_SANITIZED-}" ]; then
+		skip "the ratio: under a sanitizer the client's own start dominates a shared connect"
+	else
+		ok "$(awk -v f="$fmin" -v s="$smin" 'BEGIN { exit !(s > 0 && s * 10 <= f) }'; echo $?)" \
+		    "a shared client's connect -> first answer (best $smin ms, median $s) is at most a tenth of the first's (best $fmin ms, median $f)"
+	fi
+	ok "$(awk -v s="$smax" 'BEGIN { exit !(s < 1000) }'; echo $?)" \
+	    "  no shared connect stalled (slowest of 20: $smax ms; data libssh buffered during the master's blocking opens once waited for the next poll timeout)"
+fi
 
 # ---- the master goes away mid-turn --------------------------------------------------
 pid=$(master_pid)
@@ -229,6 +245,14 @@ drive --deltas 2 -- $CC -o ControlMaster=no devbox --stdio
 is "$OUT" "OK deltas=2 cuts=0 exit=0" "-o ControlMaster=no with a master running: a turn"
 like "$($CC -O check devbox)" ", 2 opened in all" "  through that master (as ssh -o ControlMaster=no does)"
 $CC -O exit devbox >/dev/null 2>&1
+
+# A socket directory another user made (/tmp squatting), or one open to others: not
+# used, said even without -v, and the connection is made directly.
+mkdir -m 777 "$T/squat"; chown nobody "$T/squat"; chmod 777 "$T/squat"
+drive --deltas 2 -- $CC -o "ControlPath=$T/squat/%C" devbox --stdio
+is "$OUT" "OK deltas=2 cuts=0 exit=0" "a ControlPath in another user's directory: a turn"
+like "$ERR" "squat must be a directory owned by you .*uid [0-9]+, mode 777.*not sharing" "  saying why it does not share"
+is "$(ls -A "$T/squat" | wc -l)" 0 "  nothing created there"
 
 # ---- SIGTERM ends the session; env add carries the connection options ------------------
 cat >"$T/term.py" <<'EOF2'

@@ -154,6 +154,9 @@ is "$?:$OUT" "0:added to $ENVS" "env add env-a --default: written to \$CODEX_HOM
 OUT=$(cd "$LH" && as_user "$UL" timeout 20 "$CONNECT" env add env-b 2>&1)
 is "$?:$OUT" "0:added to $ENVS" "env add env-b"
 self=$(readlink -f "$CONNECT")
+# make check-valgrind: $CONNECT is a script running the build's binary under
+# valgrind, and the program names the binary it runs.
+[ -z "${CXS_VALGRIND-}" ] || self=$CXS_VALGRIND_BUILDDIR/client/codex-connect
 like "$(tr '\n' '~' <"$ENVS")" \
     "~id = \"env-a\"~program = \"$self\"~args = \\[\"env-a\", \"exec-server\"\\]~" \
     "  env-a: program codex-connect, args [\"env-a\", \"exec-server\"]"

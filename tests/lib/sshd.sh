@@ -6,6 +6,8 @@
 #   sshd_run true                     # ssh -F "$SSH_CONFIG" testhost true
 #   echo hi | sshd_ssh -s testhost codex
 #   sshd_stop                         # also done on exit
+#   sshd_crash; sshd_relaunch         # every sshd process SIGKILLed (what they ran
+#                                     # is left); the same sshd again, same port
 #
 # sshd_start DIR [LINE...] creates DIR with an ed25519 host key, an unencrypted
 # client key (DIR/id_ed25519) authorised for the current user, DIR/sshd_config and
@@ -303,8 +305,8 @@ sshd_subsystem() {
 
 # relay_start DIR [LIFETIME]: starts tests/client/relay.py, a TCP hop on 127.0.0.1
 # in front of this sshd that a test can cut (see its header), with its files in
-# DIR (relay.port, relay.ctl, relay.log); stopped on exit. Exports RELAY_PID and
-# RELAY_PORT; returns 1 if it did not come up within 10 s.
+# DIR (relay.port, relay.ctl, relay.log); stopped on exit. Exports RELAY_PID,
+# RELAY_PORT and RELAY_DIR; returns 1 if it did not come up within 10 s.
 relay_start() {
 	_rd=$1
 	python3 "$top_srcdir/tests/client/relay.py" --target "$SSHD_PORT" \
@@ -318,8 +320,51 @@ relay_start() {
 		_ri=$((_ri + 1))
 	done
 	RELAY_PORT=$(cat "$_rd/relay.port" 2>/dev/null)
-	export RELAY_PID RELAY_PORT
+	RELAY_DIR=$_rd
+	export RELAY_PID RELAY_PORT RELAY_DIR
 	[ -n "$RELAY_PORT" ]
+}
+
+# relay_cmd WORDS...: makes the relay of relay_start obey WORDS (see relay.py) and
+# waits (at most 5 s) for its ack.
+relay_cmd() {
+	_rn=$(($(grep -c '^ack ' "$RELAY_DIR/relay.log") + 1))
+	echo "$*" >"$RELAY_DIR/relay.ctl"
+	kill -USR1 "$RELAY_PID"
+	_ri=0
+	while ! grep -q "^ack $_rn " "$RELAY_DIR/relay.log" && [ $_ri -lt 100 ]; do
+		sleep 0.05
+		_ri=$((_ri + 1))
+	done
+}
+
+# sshd_crash: SIGKILLs every sshd process of the last sshd started (the listener
+# and each connection's), as a crash would; what they ran is left running.
+sshd_crash() {
+	_w=$(cat "$SSHD_DIR/wrapper.pid")
+	_pids=$(for _p in $_w $(_sshd_descendants "$_w"); do
+		[ "$(cat "/proc/$_p/comm" 2>/dev/null)" = sshd ] && echo "$_p"
+	done)
+	kill -KILL $_pids 2>/dev/null
+	_n=0
+	while [ "$_n" -lt 100 ]; do
+		_alive=
+		for _p in $_pids; do
+			_sshd_alive "$_p" && _alive=1
+		done
+		[ -z "$_alive" ] && break
+		sleep 0.05
+		_n=$((_n + 1))
+	done
+	wait "$_w" 2>/dev/null
+	rm -f "$SSHD_DIR/wrapper.pid"
+}
+
+# sshd_relaunch: starts the last sshd again after sshd_crash or sshd_stop: the same
+# config, port and host key. Returns 1 if it does not listen again.
+sshd_relaunch() {
+	_sshd_launch "$SSHD_DIR" "$SSHD_PORT" || return 1
+	SSHD_PID=$(cat "$SSHD_DIR/sshd.pid")
 }
 
 # sshd_known_hosts FILE PORT...: writes a known_hosts trusting this sshd's host

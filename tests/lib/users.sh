@@ -22,10 +22,27 @@ users_available() {
 	[ -z "$USERS_WHY" ]
 }
 
+# _users_retry CMD...: CMD until it succeeds, while it fails for a lock held
+# elsewhere (exit 10 from useradd/usermod, or "cannot lock" said), 10 s at most.
+_users_retry() {
+	_ur_i=0
+	while :; do
+		_ur_out=$("$@" 2>&1) && return 0
+		_ur_rc=$?
+		case $_ur_rc:$_ur_out in
+		10:*|*:*lock*) ;;
+		*) return "$_ur_rc" ;;
+		esac
+		_ur_i=$((_ur_i + 1))
+		[ "$_ur_i" -lt 50 ] || return "$_ur_rc"
+		sleep 0.2
+	done
+}
+
 _users_cleanup() {
 	for _u in $_users_made; do
 		pkill -KILL -u "$_u" >/dev/null 2>&1
-		userdel "$_u" >/dev/null 2>&1
+		_users_retry userdel "$_u" >/dev/null 2>&1
 	done
 }
 
@@ -35,9 +52,11 @@ users_make() {
 	if [ -z "$_users_made" ]; then
 		at_exit _users_cleanup
 	fi
-	userdel "$_u" >/dev/null 2>&1
-	useradd -M -d "$_h" -s "$2" "$_u" >/dev/null 2>&1 || return 1
-	usermod -p '*' "$_u" >/dev/null 2>&1
+	# useradd, usermod and userdel lock /etc/passwd and give up at once when a
+	# test running beside this one holds it: try again for up to 10 s.
+	_users_retry userdel "$_u"
+	_users_retry useradd -M -d "$_h" -s "$2" "$_u" || return 1
+	_users_retry usermod -p '*' "$_u"
 	_users_made="$_users_made $_u"
 	mkdir -p "$_h/bin" "$_h/.config/fish"
 	ln -sf "$USERS_FAKE" "$_h/bin/codex"

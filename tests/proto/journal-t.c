@@ -416,6 +416,43 @@ test_no_spill_dir(void)
 }
 
 /*
+ * A spill directory others may write, or a symbolic link in its place, is not used
+ * (another user could swap or fill it): spilling fails, memory still holds all.
+ */
+static void
+test_unsafe_spill_dir(void)
+{
+	char dir[PATH_MAX + 16], link[PATH_MAX + 16], target[PATH_MAX + 16];
+	struct journal *j;
+
+	snprintf(dir, sizeof(dir), "%s/open", tmpdir);
+	if (mkdir(dir, 0700) != 0 || chmod(dir, 0777) != 0)
+		bail("mkdir %s: %s", dir, strerror(errno));
+	j = jnew(2048, 1 << 20, dir, 1);
+	is_int(append_n(j, 200), 0, "a world-writable spill dir: appends succeed");
+	ok(journal_full(j), "  full once memory overflows");
+	is_int(journal_disk_error(j), EPERM, "  disk error is EPERM");
+	is_int(dir_entries(dir), 0, "  nothing created there");
+	ok(read_range(j, 1, 201) == 0, "  all read back");
+	journal_free(j);
+	rmdir(dir);
+
+	snprintf(target, sizeof(target), "%s/target", tmpdir);
+	snprintf(link, sizeof(link), "%s/link", tmpdir);
+	if (mkdir(target, 0700) != 0 || symlink(target, link) != 0)
+		bail("symlink %s: %s", link, strerror(errno));
+	j = jnew(2048, 1 << 20, link, 1);
+	is_int(append_n(j, 200), 0, "a spill dir that is a symbolic link: appends succeed");
+	ok(journal_disk_error(j) == ELOOP || journal_disk_error(j) == ENOTDIR,
+	    "  not followed (ELOOP)");
+	is_int(dir_entries(target), 0, "  nothing created where it points");
+	ok(read_range(j, 1, 201) == 0, "  all read back");
+	journal_free(j);
+	unlink(link);
+	rmdir(target);
+}
+
+/*
  * The spill file turns unreadable (replaced behind the journal's back by
  * /dev/null): reads of spilled messages fail with PROTO_ERR_IO, memory ones still
  * work, and the journal recovers once everything is acknowledged.
@@ -479,6 +516,8 @@ run_failing_disk(const char *what, const char *dir, size_t n, int want_err)
 	is_int(journal_ack(j, n + 1), 0, "%s: ack all", what);
 	ok(!journal_full(j) && journal_disk_bytes(j) == 0 && journal_mem_bytes(j) == 0,
 	    "%s: empty and not full", what);
+	is_int(journal_disk_error(j), 0, "%s: the error is cleared once the file drained",
+	    what);
 	is_int(append_n(j, 10), 0, "%s: appends after recovery", what);
 	ok(read_range(j, n + 1, n + 11) == 0, "%s: read back after recovery", what);
 	journal_free(j);
@@ -677,6 +716,7 @@ main(void)
 	test_interleave();
 	test_disk_bound();
 	test_no_spill_dir();
+	test_unsafe_spill_dir();
 	test_read_error();
 	test_fsize_limit();
 	if (geteuid() == 0)

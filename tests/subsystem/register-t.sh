@@ -9,6 +9,10 @@
 
 B=$top_builddir
 SUB=$B/subsystem/codex-subsystem
+# make check-valgrind: $SUB is a script running the build's binary under
+# valgrind, and the program names the binary it runs.
+SELF=$SUB
+[ -z "${CXS_VALGRIND-}" ] || SELF=$CXS_VALGRIND_BUILDDIR/subsystem/codex-subsystem
 FAKE=$B/tests/fake-app-server
 sshd_available || skip_all "$SSHD_WHY"
 
@@ -78,10 +82,10 @@ like "$TAP_OUT" 'rolled back' "and the rollback announced"
 rm -f "$T/dropin/00-broken.conf"
 
 run_ok "register succeeds" $REG --args "-f $T/conf"
-like "$TAP_OUT" "wrote $OURS: Subsystem codex $SUB -f $T/conf" "it says what it wrote"
+like "$TAP_OUT" "wrote $OURS: Subsystem codex $SELF -f $T/conf" "it says what it wrote"
 like "$TAP_OUT" 'reloaded sshd \(SIGHUP to pid' "and that it reloaded sshd"
 is "$(stat -c %a "$OURS")" 644 "the drop-in is mode 0644"
-is "$(grep -v '^#' "$OURS")" "Subsystem codex $SUB -f $T/conf" "the drop-in holds one Subsystem line"
+is "$(grep -v '^#' "$OURS")" "Subsystem codex $SELF -f $T/conf" "the drop-in holds one Subsystem line"
 is "$(ls -A "$T/dropin")" "codex-ssh-codex.conf" "no temporary file left in the drop-in dir"
 wait_for yes; ok $? "after the reload, ssh -s testhost codex answers initialize"
 

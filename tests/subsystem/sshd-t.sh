@@ -68,6 +68,8 @@ like "$(cat "$T/slow")" '^OK deltas=1000000' "1,000,000 deltas all arrive once t
 diag "session host peak RSS: $peak kB"
 if [ -n "${CXS_SANITIZED-}" ]; then
 	skip "sanitizer builds inflate RSS (shadow memory, quarantine)"
+elif [ -n "${CXS_VALGRIND-}" ]; then
+	skip "valgrind inflates RSS (make check-valgrind)"
 else
 	ok "$([ "$peak" -gt 0 ] && [ "$peak" -le 32768 ]; echo $?)" "the session host's peak RSS stays within 32 MiB ($peak kB)"
 fi
