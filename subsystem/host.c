@@ -1709,7 +1709,8 @@ housekeep(struct host *h, int64_t now)
 			ch->state = CH_CLOSING;
 		}
 		/* Detached too long. */
-		if (ch == NULL && s->detached_ms > 0 && s->stop_stage == 0 &&
+		if (ch == NULL && s->detached_ms > 0 && !s->finished &&
+		    (s->stop_stage == 0 || s->closed_by_client) &&
 		    now - s->detached_ms >= (int64_t)h->c->detach_timeout * 1000) {
 			log_info("session %u: detach timeout, stopping the backend", s->id);
 			expired_add(h, s);
