@@ -64,7 +64,11 @@
 #define MAX_CHANS 6
 #define MAX_SESS 8
 #define PHASE_MS 10000
-#define MAX_PINGS 32
+
+struct ping {
+	size_t len;
+	uint8_t opaque[FRAME_MAX_OPAQUE];
+};
 
 struct sess {
 	int used, plain;
@@ -76,6 +80,9 @@ struct sess {
 	int skipped;            /* a resume asked to skip messages never delivered */
 	int ended;              /* it ended (CLOSE after its backend, or plain EOF) */
 	int open;               /* its channels the host has not closed yet */
+	unsigned resumed;       /* WELCOMEs that resumed it */
+	unsigned taken;         /* its channels closed with CLOSE busy: taken
+				 * over by one of those resumes */
 	uint8_t *got;           /* got[n]: fake line n delivered */
 	size_t ngot;
 };
@@ -97,9 +104,8 @@ struct ch {
 	size_t nsent, sentcap;
 	uint8_t *ptext;                   /* plain: everything we wrote */
 	size_t plen, pcap;
-	uint8_t pings[MAX_PINGS][FRAME_MAX_OPAQUE];
-	size_t pinglen[MAX_PINGS];
-	int npings, pinghead;
+	struct ping *pings;               /* every PING we wrote, in order */
+	size_t npings, pingcap, pinghead;
 	/* what the host wrote */
 	uint8_t *r;
 	size_t rlen, rcap;
@@ -374,8 +380,13 @@ got_frame(struct run *x, struct ch *c, const struct frame *f)
 			check(i >= 0, "resumed a session never welcomed");
 			check(x->daemon, "resumed in attached mode");
 			check(!x->s[i].ended, "resumed a session that had ended");
-			check(!x->expire || x->s[i].open > 0, "resumed a session detached "
-			    "past DetachTimeout");
+			/* A resume takes over the channel the host still has, and
+			 * that channel's CLOSE busy and EOF may be read before
+			 * this WELCOME: it counts as open then. */
+			x->s[i].resumed++;
+			check(!x->expire || x->s[i].open > 0 ||
+			    x->s[i].taken >= x->s[i].resumed, "resumed a session "
+			    "detached past DetachTimeout");
 			if (c->hello_known) {
 				c->data_next = c->asked_next;
 				if (c->asked_next > x->s[i].max_seen + 1)
@@ -429,8 +440,9 @@ got_frame(struct run *x, struct ch *c, const struct frame *f)
 		break;
 	case FRAME_PONG:
 		check(c->pinghead < c->npings, "a PONG without a PING");
-		check(f->u.ping.len == c->pinglen[c->pinghead] &&
-		    memcmp(f->u.ping.opaque, c->pings[c->pinghead], f->u.ping.len) == 0,
+		check(f->u.ping.len == c->pings[c->pinghead].len &&
+		    memcmp(f->u.ping.opaque, c->pings[c->pinghead].opaque,
+		    f->u.ping.len) == 0,
 		    "a PONG that is not the next PING's");
 		c->pinghead++;
 		break;
@@ -444,6 +456,9 @@ got_frame(struct run *x, struct ch *c, const struct frame *f)
 		    f->u.error.code == FRAME_CODE_BACKEND_EXITED ||
 		    f->u.error.code == FRAME_CODE_BACKEND_FAILED))
 			x->s[c->sess].ended = 1;
+		if (f->type == FRAME_CLOSE && c->welcomed &&
+		    f->u.error.code == FRAME_CODE_BUSY)
+			x->s[c->sess].taken++;
 		break;
 	default:
 		fail("the host sent HELLO");
@@ -578,9 +593,14 @@ mirror(struct run *x, struct ch *c, const uint8_t *p, size_t len)
 			    f.u.data.len);
 			if (f.u.data.seq < (1ull << 32) && f.u.data.seq > x->max_client_seq)
 				x->max_client_seq = f.u.data.seq;
-		} else if (f.type == FRAME_PING && c->npings < MAX_PINGS) {
-			memcpy(c->pings[c->npings], f.u.ping.opaque, f.u.ping.len);
-			c->pinglen[c->npings++] = f.u.ping.len;
+		} else if (f.type == FRAME_PING) {
+			/* All of them: a stream written at once holds hundreds. */
+			if (c->npings == c->pingcap) {
+				c->pingcap = c->pingcap ? c->pingcap * 2 : 16;
+				c->pings = xrealloc(c->pings, c->pingcap * sizeof(*c->pings));
+			}
+			c->pings[c->npings].len = f.u.ping.len;
+			memcpy(c->pings[c->npings++].opaque, f.u.ping.opaque, f.u.ping.len);
 		}
 	}
 	if (r < 0)
@@ -700,12 +720,16 @@ send_eof(struct run *x, struct ch *c)
 		shutdown(c->fd, SHUT_WR);
 }
 
-/* The client vanishes: the host's next write fails, its next read sees EOF. */
+/* The client vanishes: the host's next write fails, its next read sees EOF.
+ * Shut down before the close: a backend child being spawned meanwhile holds a
+ * copy of our end until its exec has closed it, and the host must see the end
+ * now, not when that child lets go (x->s[].open says so from here on). */
 static void
 hang_up(struct run *x, struct ch *c)
 {
 	if (c->fd < 0 || c->dead)
 		return;
+	shutdown(c->fd, SHUT_RDWR);
 	close(c->fd);
 	c->fd = -1;
 	if (c->welcomed && !c->closed)
@@ -1196,6 +1220,7 @@ free_run(struct run *x)
 		free(c->r);
 		free(c->sent);
 		free(c->ptext);
+		free(c->pings);
 		frame_dec_free(c->dec);
 		frame_dec_free(c->mirror);
 		frame_enc_free(c->enc);
@@ -1247,7 +1272,11 @@ final_checks(struct run *x)
 	for (si = 0; si < MAX_SESS; si++) {
 		struct sess *s = &x->s[si];
 
-		if (!s->used || (f = s->fake) < 0)
+		if (!s->used)
+			continue;
+		check(s->taken <= s->resumed, "a channel closed as taken over that "
+		    "no resume took over");
+		if ((f = s->fake) < 0)
 			continue;
 		/* Every message sent on the session's channels, in channel order. */
 		k = 0;
