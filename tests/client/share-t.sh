@@ -143,7 +143,7 @@ is "$(tcp_to_sshd)" 0 "after -O exit, no connection to sshd is left"
 # Turns of 6 s keep all ten open until the master has them all, however slowly
 # they start (a loaded machine, a sanitizer; valgrind needs slower turns still).
 rate=100
-[ -z "${CXS_VALGRIND-}" ] || rate=10
+[ -z "${CXS_VALGRIND-}" ] || rate=30   # make check-valgrind: 20 s turns
 i=0
 pids=
 while [ $i -lt 10 ]; do
