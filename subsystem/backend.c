@@ -109,8 +109,8 @@ user_shell(char *const *env)
 	return "/bin/sh";
 }
 
-static void
-free_env(char **env)
+void
+backend_env_free(char **env)
 {
 	char **e;
 
@@ -121,9 +121,8 @@ free_env(char **env)
 	free(env);
 }
 
-/* Splits NUL-separated "K=V" strings into a NULL-terminated array. */
-static char **
-split_env(const char *p, size_t len)
+char **
+backend_env_split(const char *p, size_t len)
 {
 	size_t n = 0, i, k = 0;
 	char **env;
@@ -136,7 +135,7 @@ split_env(const char *p, size_t len)
 	for (i = 0; i < len && k < n;) {
 		size_t l = strnlen(p + i, len - i);
 
-		if (l > 0 && memchr(p + i, '=', l) != NULL &&
+		if (l > 0 && p[i] != '=' && memchr(p + i, '=', l) != NULL &&
 		    (env[k] = strndup(p + i, l)) != NULL)
 			k++;
 		i += l + 1;
@@ -263,7 +262,7 @@ capture_login_env(const char *shell, const struct backend_user *u, char *err,
 		snprintf(err, errlen, "login shell %s: environment cut short", shell);
 		goto out;
 	}
-	env = split_env(s, (size_t)(e - s));
+	env = backend_env_split(s, (size_t)(e - s));
 out:
 	free(out);
 	return env;
@@ -306,7 +305,7 @@ copy_env(char **src)
 		return NULL;
 	for (i = 0; i < n; i++)
 		if ((env[i] = strdup(src[i])) == NULL) {
-			free_env(env);
+			backend_env_free(env);
 			return NULL;
 		}
 	return env;
@@ -398,7 +397,7 @@ out:
 		if (er[i] >= 0) close(er[i]);
 	}
 	free(cmd);
-	free_env(env);
+	backend_env_free(env);
 	return r;
 }
 

@@ -46,6 +46,12 @@ int backend_start(struct backend *b, const struct sconf *c,
  * sets the private umask (077) for every file codex-subsystem creates. Call once,
  * before anything is created. */
 void backend_save_user(void);
+/* Splits len bytes of NUL-separated "K=V" strings into a NULL-terminated array
+ * (entries without a key or '=' are dropped); NULL when out of memory. */
+char **backend_env_split(const char *p, size_t len);
+/* Frees such an array (NULL is fine). */
+void backend_env_free(char **env);
+
 /* This process's user (as recorded by backend_save_user). */
 const struct backend_user *backend_own_user(void);
 

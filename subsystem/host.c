@@ -214,25 +214,19 @@ close_fd(int *fd)
 static void
 user_free(struct backend_user *u)
 {
-	char **e;
-
 	if (u == NULL)
 		return;
-	for (e = u->env; e != NULL && *e != NULL; e++)
-		free(*e);
-	free(u->env);
+	backend_env_free(u->env);
 	free(u);
 }
 
 /* Parses ATTACH_USER's "u32 umask, u32 envlen, env" at p (n bytes). Returns the
- * user and its length in *used, or NULL when malformed or out of memory. Entries
- * without '=' are dropped. */
+ * user and its length in *used, or NULL when malformed or out of memory. */
 static struct backend_user *
 user_parse(const uint8_t *p, size_t n, size_t *used)
 {
 	struct backend_user *u;
 	uint32_t um, el;
-	size_t i, k = 0, cnt = 0, l;
 
 	if (n < 8)
 		return NULL;
@@ -240,27 +234,12 @@ user_parse(const uint8_t *p, size_t n, size_t *used)
 	memcpy(&el, p + 4, 4);
 	if (el > n - 8 || el > CTL_MAX_ENV || (el > 0 && p[8 + el - 1] != '\0'))
 		return NULL;
-	for (i = 0; i < el; i++)
-		if (p[8 + i] == '\0')
-			cnt++;
 	if ((u = calloc(1, sizeof(*u))) == NULL)
 		return NULL;
 	u->umask = (mode_t)(um & 0777);
-	if ((u->env = calloc(cnt + 1, sizeof(*u->env))) == NULL) {
+	if ((u->env = backend_env_split((const char *)p + 8, el)) == NULL) {
 		free(u);
 		return NULL;
-	}
-	for (i = 0; i < el; i += l + 1) {
-		const char *kv = (const char *)p + 8 + i;
-
-		l = strlen(kv);
-		if (l == 0 || kv[0] == '=' || strchr(kv, '=') == NULL)
-			continue;
-		if ((u->env[k] = strdup(kv)) == NULL) {
-			user_free(u);
-			return NULL;
-		}
-		k++;
 	}
 	*used = 8 + el;
 	return u;
